@@ -1,0 +1,17 @@
+"""Request-scoped dependencies shared by every surface."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from ..service.videos import VideoService
+
+
+def service(request: Request) -> VideoService:
+    return request.app.state.service
+
+
+def account(request: Request) -> str:
+    # Accounts and API keys arrive with the accounts issue; until then everything belongs to the
+    # single local account.
+    return "local"

@@ -1,0 +1,88 @@
+"""The one place where typed errors become HTTP statuses.
+
+Each surface registers a renderer for its own envelope under its path prefix;
+the status is decided here, from the exception class, for every surface alike.
+Anything unmapped is a 500 that carries a request id, never a 400.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import errors as e
+
+log = logging.getLogger("reelforge.api")
+
+# Most specific class first.
+STATUS: tuple[tuple[type[e.ReelforgeError], int], ...] = (
+    (e.PayloadTooLarge, 413),
+    (e.InvalidRequest, 400),
+    (e.NotFound, 404),
+    (e.Conflict, 409),
+    (e.Unavailable, 503),
+)
+
+Renderer = Callable[[Request, e.ReelforgeError, int], Response]
+_renderers: list[tuple[str, Renderer]] = []
+
+
+def status_for(exc: e.ReelforgeError) -> int:
+    for cls, status in STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def register_renderer(prefix: str, renderer: Renderer) -> None:
+    _renderers.append((prefix, renderer))
+    _renderers.sort(key=lambda pr: -len(pr[0]))
+
+
+def _generic(request: Request, exc: e.ReelforgeError, status: int) -> Response:
+    return JSONResponse({"error": {"code": exc.code, "message": exc.message, "param": exc.param}}, status_code=status)
+
+
+def render(request: Request, exc: e.ReelforgeError, status: int | None = None) -> Response:
+    status = status_for(exc) if status is None else status
+    for prefix, renderer in _renderers:
+        if request.url.path.startswith(prefix):
+            return renderer(request, exc, status)
+    return _generic(request, exc, status)
+
+
+def _validation_message(err: dict) -> tuple[str, str | None]:
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    param = ".".join(loc) or None
+    got = err.get("input")
+    return f"Invalid value {got!r} for '{param}': {err.get('msg', 'invalid')}.", param
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(e.ReelforgeError)
+    async def _typed(request: Request, exc: e.ReelforgeError) -> Response:
+        return render(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        message, param = _validation_message(exc.errors()[0])
+        return render(request, e.InvalidRequest(message, param=param))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        cls = {404: e.NotFound, 405: e.InvalidRequest}.get(exc.status_code, e.ReelforgeError)
+        err = cls(f"{request.method} {request.url.path}: {exc.detail}")
+        return render(request, err, exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        rid = uuid.uuid4().hex
+        log.exception("unhandled error, request id %s", rid)
+        err = e.ReelforgeError(f"Internal server error (request id {rid}).", code="server_error")
+        return render(request, err, 500)

@@ -1,0 +1,260 @@
+"""The OpenAI Videos surface: /v1/videos and /v1/models (wire formats: API-COMPAT.md §2)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import InvalidRequest, JobNotFound, ReelforgeError
+from ..jobs import Job, JobStatus
+from ..media.inputs import parse_data_url
+from ..media.urlfetch import fetch_url
+from ..service.specs import VideoRequest
+from ..service.videos import VideoService
+from .content import artifact_response
+from .deps import account, service
+from .forms import is_upload, read_body
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+SURFACE = "openai"
+ID_PREFIX = "video_"
+POLL_AFTER_MS = "1000"
+
+
+# --- wire -> service -------------------------------------------------------------------------
+
+
+class CreateVideoBody(BaseModel):
+    """POST /v1/videos. Multipart sends every value as a string, so numbers are parsed leniently."""
+
+    model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
+
+    prompt: str
+    model: str | None = None
+    seconds: int | None = None
+    size: str | None = None
+    input_reference: Any = None
+    # Extensions (not in OpenAI's API): echoed back on the Video object with the values used.
+    negative_prompt: str | None = None
+    seed: int | None = None
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+    fps: int | None = None
+    num_frames: int | None = None
+
+
+class RemixBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    prompt: str
+
+
+def _parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        param = ".".join(str(p) for p in err["loc"]) or None
+        if err["type"] == "missing":
+            raise InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter") from None
+        raise InvalidRequest(f"Invalid value {err.get('input')!r} for '{param}': {err['msg']}.", param=param) from None
+
+
+def _read_reference(ref: Any, max_bytes: int, fetch_timeout: float) -> bytes | None:
+    """input_reference: an uploaded file, {"image_url": URL or data URL}, or (leniently) the URL string itself."""
+    if ref is None or ref == "":
+        return None
+    if is_upload(ref):
+        data = ref.file.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise InvalidRequest(f"input_reference is larger than {max_bytes} bytes.", param="input_reference", code="payload_too_large")
+        return data
+    if isinstance(ref, str):
+        ref = {"image_url": ref}
+    if not isinstance(ref, dict):
+        raise InvalidRequest(
+            "Invalid input_reference: expected a file upload or an object with 'image_url'.", param="input_reference"
+        )
+    if ref.get("file_id"):
+        raise InvalidRequest(
+            "input_reference.file_id is not supported by this server (it has no Files API); "
+            "upload the image or pass input_reference.image_url.",
+            param="input_reference.file_id",
+        )
+    url = ref.get("image_url")
+    if not isinstance(url, str) or not url:
+        raise InvalidRequest("input_reference needs exactly one of 'image_url' or a file.", param="input_reference")
+    param = "input_reference.image_url"
+    if url.startswith("data:"):
+        return parse_data_url(url, param=param, max_bytes=max_bytes)
+    return fetch_url(url, param=param, max_bytes=max_bytes, timeout=fetch_timeout)
+
+
+def _to_request(body: CreateVideoBody, settings) -> VideoRequest:
+    image = _read_reference(body.input_reference, settings.max_upload_bytes, settings.fetch_timeout)
+    fields = body.model_dump(exclude={"input_reference"})
+    return VideoRequest(image=image, image_param="input_reference", **fields)
+
+
+def job_id(video_id: str) -> str:
+    if not video_id.startswith(ID_PREFIX):
+        raise JobNotFound(video_id)
+    return video_id[len(ID_PREFIX):]
+
+
+# --- service -> wire -------------------------------------------------------------------------
+
+
+def render_video(job: Job, expires_after: int = 0) -> dict[str, Any]:
+    spec = job.spec
+    status = job.status
+    error = None
+    if job.error is not None:
+        error = {"code": job.error.code, "message": job.error.message}
+    if status is JobStatus.CANCELLED:
+        # The SDK's poll loop only knows four statuses; a cancelled job reads as failed/cancelled.
+        status = JobStatus.FAILED
+        error = error or {"code": "cancelled", "message": "Cancelled by request."}
+    completed_at = int(job.completed_at) if job.completed_at else None
+    return {
+        "id": ID_PREFIX + job.id,
+        "object": "video",
+        "model": spec.model,
+        "status": status.value,
+        "progress": job.progress,
+        "created_at": int(job.created_at),
+        "completed_at": completed_at,
+        "expires_at": completed_at + expires_after if completed_at and expires_after else None,
+        "prompt": spec.prompt,
+        "size": spec.size,
+        "seconds": str(spec.seconds),
+        "remixed_from_video_id": ID_PREFIX + job.remixed_from if job.remixed_from else None,
+        "error": error,
+        "negative_prompt": spec.negative_prompt,
+        "seed": spec.seed,
+        "num_inference_steps": spec.num_inference_steps,
+        "guidance_scale": spec.guidance_scale,
+        "fps": spec.fps,
+        "num_frames": spec.num_frames,
+    }
+
+
+def _video_response(request: Request, job: Job) -> JSONResponse:
+    headers = {} if job.finished else {"openai-poll-after-ms": POLL_AFTER_MS}
+    return JSONResponse(render_video(job, request.app.state.settings.artifact_ttl), headers=headers)
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+@router.post("/videos", summary="Create a video")
+async def create_video(request: Request, svc: VideoService = Depends(service), acct: str = Depends(account)):
+    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    body = _parse(CreateVideoBody, data)
+
+    def submit() -> Job:
+        return svc.submit(_to_request(body, svc.settings), account=acct, surface=SURFACE)
+
+    return _video_response(request, await run_in_threadpool(submit))
+
+
+@router.get("/videos", summary="List videos")
+def list_videos(
+    request: Request,
+    after: str | None = None,
+    limit: int = Query(20),
+    order: Literal["asc", "desc"] = "desc",
+    svc: VideoService = Depends(service),
+    acct: str = Depends(account),
+):
+    page = svc.list(account=acct, after=job_id(after) if after else None, limit=limit, order=order)
+    ttl = request.app.state.settings.artifact_ttl
+    data = [render_video(j, ttl) for j in page.jobs]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": page.has_more,
+    }
+
+
+@router.get("/videos/{video_id}", summary="Retrieve a video")
+def retrieve_video(request: Request, video_id: str, svc: VideoService = Depends(service), acct: str = Depends(account)):
+    return _video_response(request, svc.get(job_id(video_id), account=acct))
+
+
+@router.delete("/videos/{video_id}", summary="Delete a video (cancels it first if it has not finished)")
+def delete_video(video_id: str, svc: VideoService = Depends(service), acct: str = Depends(account)):
+    job = svc.delete(job_id(video_id), account=acct)
+    return {"id": ID_PREFIX + job.id, "object": "video.deleted", "deleted": True}
+
+
+@router.post("/videos/{video_id}/cancel", summary="Cancel a queued or running video (extension)")
+def cancel_video(request: Request, video_id: str, svc: VideoService = Depends(service), acct: str = Depends(account)):
+    return _video_response(request, svc.cancel(job_id(video_id), account=acct))
+
+
+@router.post("/videos/{video_id}/remix", summary="Remix a video with a new prompt")
+async def remix_video(
+    request: Request, video_id: str, svc: VideoService = Depends(service), acct: str = Depends(account)
+):
+    body = _parse(RemixBody, await read_body(request, max_bytes=svc.settings.max_upload_bytes))
+    job = await run_in_threadpool(svc.remix, job_id(video_id), body.prompt, account=acct, surface=SURFACE)
+    return _video_response(request, job)
+
+
+@router.get("/videos/{video_id}/content", summary="Download the video, its thumbnail or its spritesheet")
+def video_content(
+    video_id: str,
+    variant: str = "video",
+    svc: VideoService = Depends(service),
+    acct: str = Depends(account),
+) -> Response:
+    content = svc.content(job_id(video_id), variant, account=acct)
+    return artifact_response(svc.artifacts, content)
+
+
+def _model_object(entry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "object": "model",
+        "created": 0,
+        "owned_by": entry.owned_by,
+        "family": entry.family,
+        "description": entry.description,
+        "tasks": sorted(t.value for t in entry.tasks),
+        "sizes": list(entry.sizes),
+        "seconds": [str(d) for d in entry.durations],
+        "aliases": list(entry.aliases),
+        "random_weights": entry.random_weights,
+    }
+
+
+@router.get("/models", summary="List models")
+def list_models(svc: VideoService = Depends(service)):
+    return {"object": "list", "data": [_model_object(e) for e in svc.catalog]}
+
+
+@router.get("/models/{model_id}", summary="Retrieve a model")
+def retrieve_model(model_id: str, svc: VideoService = Depends(service)):
+    return _model_object(svc.catalog.resolve(model_id, param="model_id"))
+
+
+# --- the OpenAI error envelope -----------------------------------------------------------------
+
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
+          409: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
+          429: "rate_limit_exceeded", 503: "server_error", 500: "server_error"}
+
+
+def render_error(request: Request, exc: ReelforgeError, status: int) -> Response:
+    body = {"error": {"message": exc.message, "type": _TYPES.get(status, "server_error"), "param": exc.param, "code": exc.code}}
+    headers = {}
+    if status == 409:
+        # The SDK retries 409 by default; a wrong job state will not fix itself within a retry.
+        headers["x-should-retry"] = "false"
+    return JSONResponse(body, status_code=status, headers=headers)

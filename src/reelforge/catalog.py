@@ -1,0 +1,140 @@
+"""The torch-free model catalog: what each model can do, its limits and defaults.
+
+The API validates every request against an entry before queueing it, so an
+impossible request never reaches a GPU. Workers read the same entry to load
+and run the model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .errors import ModelNotFound
+from .jobs import Task
+
+OPENAI_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+OPENAI_MODEL_NAMES = ("sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06", "sora-2-2025-12-08")
+
+
+@dataclass(frozen=True)
+class FrameRule:
+    """Legal frame counts are ``step * k + offset`` (e.g. 8k+1 for LTX)."""
+
+    step: int = 1
+    offset: int = 0
+
+    def allows(self, n: int) -> bool:
+        return n >= max(self.offset, 1) and (n - self.offset) % self.step == 0
+
+    def at_least(self, n: int) -> int:
+        """The smallest legal count that is >= n."""
+        k = max(0, math.ceil((n - self.offset) / self.step))
+        while self.step * k + self.offset < 1:
+            k += 1
+        return self.step * k + self.offset
+
+    def __str__(self) -> str:
+        if self.step == 1:
+            return "any count"
+        return f"{self.step}k+{self.offset}" if self.offset else f"a multiple of {self.step}"
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    w, _, h = size.partition("x")
+    return int(w), int(h)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    family: str
+    # Where the weights come from: a local folder, a hub repo id, or "builtin:<name>" (built in code).
+    source: str
+    tasks: frozenset[Task]
+    description: str
+    sizes: tuple[str, ...]
+    default_size: str
+    durations: tuple[int, ...]
+    default_seconds: int
+    fps: int
+    fps_range: tuple[int, int]
+    frame_rule: FrameRule
+    max_frames: int
+    default_steps: int
+    max_steps: int
+    default_guidance: float
+    guidance_range: tuple[float, float] = (0.0, 30.0)
+    # The model generates at most this many pixels per frame, at a multiple of ``native_multiple``;
+    # larger requested sizes are generated smaller and upscaled when encoding.
+    native_max_pixels: int = 1280 * 720
+    native_multiple: int = 32
+    aliases: tuple[str, ...] = ()
+    random_weights: bool = False
+    owned_by: str = "reelforge"
+    extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def native_size(self, width: int, height: int) -> tuple[int, int]:
+        """Generation size for a requested output size: same aspect, within the pixel budget, on the grid."""
+        scale = min(1.0, math.sqrt(self.native_max_pixels / (width * height)))
+        m = self.native_multiple
+
+        def snap(v: float) -> int:
+            return max(m, int(round(v / m)) * m)
+
+        return snap(width * scale), snap(height * scale)
+
+    def frames_for(self, seconds: int, fps: int) -> int:
+        return self.frame_rule.at_least(seconds * fps)
+
+
+_TINY_RANDOM = ModelEntry(
+    id="ltx-tiny-random",
+    family="ltx",
+    source="builtin:ltx-tiny-random",
+    tasks=frozenset({Task.T2V, Task.I2V}),
+    description=(
+        "A tiny LTX-Video pipeline with RANDOM weights, built in code: it produces noise, not a picture of the "
+        "prompt. It exists so the whole service runs on a CPU with no downloads; point requests at a real model "
+        "for real videos."
+    ),
+    sizes=OPENAI_SIZES + ("256x256", "512x512"),
+    default_size="720x1280",
+    durations=(4, 8, 12),
+    default_seconds=4,
+    fps=8,
+    fps_range=(1, 30),
+    frame_rule=FrameRule(8, 1),
+    max_frames=161,
+    default_steps=8,
+    max_steps=100,
+    default_guidance=3.0,
+    native_max_pixels=64 * 64 * 2,
+    native_multiple=32,
+    aliases=OPENAI_MODEL_NAMES,
+    random_weights=True,
+)
+
+BUILTIN_ENTRIES: tuple[ModelEntry, ...] = (_TINY_RANDOM,)
+
+
+class Catalog:
+    def __init__(self, entries: tuple[ModelEntry, ...] = BUILTIN_ENTRIES, default: str | None = None):
+        self.entries = {e.id: e for e in entries}
+        self.aliases = {a: e.id for e in entries for a in e.aliases}
+        self.default = default or entries[0].id
+        if self.default not in self.entries:
+            raise ModelNotFound(f"default model '{self.default}' is not in the catalog; known: {', '.join(self.entries)}")
+
+    def resolve(self, name: str | None, *, param: str = "model") -> ModelEntry:
+        if not name:
+            return self.entries[self.default]
+        key = self.aliases.get(name, name)
+        try:
+            return self.entries[key]
+        except KeyError:
+            known = sorted(self.entries) + sorted(self.aliases)
+            raise ModelNotFound(f"Unknown model '{name}'. Available models: {', '.join(known)}.", param=param) from None
+
+    def __iter__(self):
+        return iter(self.entries.values())

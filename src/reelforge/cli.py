@@ -1,0 +1,189 @@
+"""The `reelforge` command: serve, worker, generate, models.
+
+Server options are generated from the settings table, so `--help`, the
+environment variables and the README never disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .settings import SETTINGS, Settings
+
+SERVE_FLAGS = ("host", "port", "data_dir", "database", "workers")
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
+    group = parser.add_argument_group("settings (flag > REELFORGE_* environment variable > default)")
+    for s in SETTINGS:
+        if names is not None and s.name not in names:
+            continue
+        group.add_argument(
+            "--" + s.name.replace("_", "-"),
+            dest=s.name,
+            type=s.type,
+            default=None,
+            metavar=s.name.upper(),
+            help=f"{s.help} [env {s.env}; default {s.default!r}]",
+        )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(overrides={s.name: getattr(args, s.name, None) for s in SETTINGS})
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .api.app import create_app
+    from .store import JobStore
+    from .worker.main import configure_logging
+    from .worker.supervisor import Supervisor
+
+    settings = _settings(args)
+    configure_logging(settings.log_level)
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    store = JobStore(settings.database_url)
+    store.migrate()
+    supervisor = Supervisor(settings, settings.workers).start() if settings.workers > 0 else None
+    try:
+        uvicorn.run(create_app(settings, store=store), host=settings.host, port=settings.port, log_level=settings.log_level)
+    finally:
+        if supervisor is not None:
+            supervisor.shutdown()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .store import JobStore
+    from .worker.main import worker_main
+
+    settings = _settings(args)
+    JobStore(settings.database_url).migrate()
+    worker_main(settings.values())
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .catalog import Catalog
+
+    settings = _settings(args)
+    catalog = Catalog(default=settings.default_model)
+    table = Table(title="reelforge models")
+    for col in ("id", "family", "tasks", "sizes", "seconds", "notes"):
+        table.add_column(col)
+    for e in catalog:
+        notes = []
+        if e.id == catalog.default:
+            notes.append("default")
+        if e.random_weights:
+            notes.append("RANDOM WEIGHTS: makes noise")
+        if e.aliases:
+            notes.append("aliases: " + ", ".join(e.aliases))
+        table.add_row(e.id, e.family, ",".join(sorted(t.value for t in e.tasks)), " ".join(e.sizes),
+                      ",".join(map(str, e.durations)), "; ".join(notes))
+    Console().print(table)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from PIL import Image
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .catalog import Catalog
+    from .errors import ReelforgeError
+    from .media.inputs import decode_image
+    from .service.specs import VideoRequest, build_spec
+    from .worker.render import generate_frames, write_outputs
+
+    console = Console(stderr=True)
+    settings = _settings(args)
+    catalog = Catalog(default=settings.default_model)
+    try:
+        image_bytes = Path(args.image).read_bytes() if args.image else None
+        req = VideoRequest(
+            prompt=args.prompt, model=args.model, seconds=args.seconds, size=args.size, seed=args.seed,
+            num_inference_steps=args.steps, guidance_scale=args.guidance, fps=args.fps, num_frames=args.frames,
+            negative_prompt=args.negative_prompt, image=image_bytes, image_param="--image",
+        )
+        spec = build_spec(catalog, req)
+        image: Image.Image | None = None
+        if image_bytes is not None:
+            image = decode_image(image_bytes, param="--image", max_bytes=settings.max_upload_bytes,
+                                 max_pixels=settings.max_input_pixels)
+        from .engine.runtime import Engine
+
+        entry = catalog.resolve(spec.model)
+        engine = Engine(settings.models_path, catalog, device_pref=settings.device)
+        t0 = time.perf_counter()
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
+            bar = progress.add_task(f"{spec.model}: denoising", total=spec.num_inference_steps)
+            frames = generate_frames(engine, entry, spec, image, lambda done, total: progress.update(bar, completed=done, total=total))
+        with tempfile.TemporaryDirectory(prefix="reelforge-") as tmp:
+            paths = write_outputs(frames, spec, Path(tmp))
+            out = Path(args.output)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(paths["video"]), out)
+    except ReelforgeError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        return 2
+    console.print(
+        f"wrote {out} ({frames.shape[0]} frames, {spec.width}x{spec.height}, {spec.fps} fps, seed {spec.seed}) "
+        f"in {time.perf_counter() - t0:.1f}s"
+    )
+    if entry.random_weights:
+        console.print(f"[yellow]note:[/yellow] {entry.id} has random weights; the video is noise.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reelforge", description="Self-hosted text-to-video and image-to-video service.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="Run the API and its workers (SQLite + local artifacts by default).")
+    _add_setting_flags(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="Run one worker against a shared job store (for extra machines/GPUs).")
+    _add_setting_flags(p)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("generate", help="Make one video in-process, without a server.")
+    p.add_argument("prompt")
+    p.add_argument("--output", "-o", required=True, help="Where to write the mp4.")
+    p.add_argument("--image", help="Input image for image-to-video (PNG, JPEG or WebP).")
+    p.add_argument("--model", help="Catalog model id or alias (default: the default model).")
+    p.add_argument("--seed", type=int, help="Seed; -1 or unset picks one at random and prints it.")
+    p.add_argument("--steps", type=int, help="Denoising steps.")
+    p.add_argument("--guidance", type=float, help="Guidance scale.")
+    p.add_argument("--size", help="Output size WxH, e.g. 1280x720.")
+    p.add_argument("--seconds", type=int, help="Duration in seconds (from the model's menu).")
+    p.add_argument("--fps", type=int, help="Frames per second.")
+    p.add_argument("--frames", type=int, help="Exact frame count (overrides --seconds).")
+    p.add_argument("--negative-prompt", dest="negative_prompt")
+    _add_setting_flags(p, ("data_dir", "models_dir", "default_model", "device"))
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("models", help="List the models in the catalog.")
+    _add_setting_flags(p, ("default_model",))
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The seam between a worker and a model family: one request in, uint8 frames out.
+
+An adapter wraps one loaded diffusers pipeline (and variants built from the same
+components). diffusers owns the maths; the adapter only maps a ``GenerateRequest``
+onto the pipeline's call and its output onto frames.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+import numpy as np
+import torch
+
+from ...errors import GenerationFailed
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from ...catalog import ModelEntry
+    from ...jobs import JobSpec
+
+# on_step(done, total): called after every denoising step; it may raise (JobCancelled,
+# LeaseLost) to abort the pipeline between steps.
+OnStep = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """What to generate, at the model's NATIVE size (the media layer scales to the requested output)."""
+
+    prompt: str
+    seed: int
+    num_inference_steps: int
+    guidance_scale: float
+    num_frames: int
+    width: int
+    height: int
+    fps: int
+    negative_prompt: str | None = None
+    image: "Image.Image | None" = None
+
+    @classmethod
+    def from_spec(cls, spec: "JobSpec", entry: "ModelEntry", image: "Image.Image | None" = None) -> "GenerateRequest":
+        """The request for a validated job: the spec's values at ``entry``'s native size for the spec's size."""
+        width, height = entry.native_size(spec.width, spec.height)
+        return cls(
+            prompt=spec.prompt, negative_prompt=spec.negative_prompt, seed=spec.seed,
+            num_inference_steps=spec.num_inference_steps, guidance_scale=spec.guidance_scale,
+            num_frames=spec.num_frames, width=width, height=height, fps=spec.fps, image=image,
+        )
+
+
+class Adapter(ABC):
+    """Runs one model family. One request at a time per instance: pipelines keep per-call state on self."""
+
+    family: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def load(cls, entry: "ModelEntry", path: Path, device: torch.device, dtype: torch.dtype) -> "Adapter":
+        """Load the weights in ``path`` (a diffusers folder) onto ``device``."""
+
+    @abstractmethod
+    def generate(self, req: GenerateRequest, on_step: OnStep) -> np.ndarray:
+        """Frames as uint8 (T, H, W, 3), T == req.num_frames, H == req.height, W == req.width."""
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU generator for ``seed``.
+
+    diffusers' ``randn_tensor`` draws on the generator's device and then moves the
+    noise, so a CPU generator gives the same initial latents on CPU, CUDA and MPS
+    (a CUDA generator draws a different stream, and MPS generators are patchy).
+    Results still differ across devices by kernel rounding, but not by noise.
+    """
+    return torch.Generator(device="cpu").manual_seed(seed)
+
+
+def step_callback(on_step: OnStep, default_total: int) -> Callable[..., dict[str, Any]]:
+    """A ``callback_on_step_end`` that reports (done, total) after each step.
+
+    Whatever ``on_step`` raises propagates out of the pipeline call, which stops it
+    before the next step and before the VAE decode; that is how cancel works
+    (setting ``pipe._interrupt`` would still decode and return a half-denoised video).
+    """
+
+    def callback(pipe, step: int, timestep, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        # The pipeline's own count is the truth when a scheduler changes the step count.
+        total = getattr(pipe, "num_timesteps", None) or default_total
+        on_step(step + 1, total)
+        return callback_kwargs
+
+    return callback
+
+
+def to_uint8_frames(frames: np.ndarray, req: GenerateRequest) -> np.ndarray:
+    """One video of float frames in [0, 1] (as ``output_type="np"`` returns) -> uint8 (T, H, W, 3)."""
+    video = np.asarray(frames)
+    if video.ndim == 5:  # (batch, T, H, W, C): we always ask for one video
+        video = video[0]
+    if not np.isfinite(video).all():
+        # Typically fp16 overflow in a text encoder or VAE; an all-black video would hide it.
+        raise GenerationFailed("the model produced NaN/inf pixels (numeric overflow; try float32 or bfloat16)")
+    expected = (req.num_frames, req.height, req.width, 3)
+    if video.shape != expected:
+        raise GenerationFailed(f"the model returned frames of shape {video.shape}, expected {expected}")
+    return (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)

@@ -1,0 +1,117 @@
+"""The domain vocabulary: a job, its status and its validated generation spec.
+
+Torch-free and wire-free: dialects turn their requests into a ``JobSpec`` and
+render a ``Job`` back; the store persists both; workers run the spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class Task(str, enum.Enum):
+    T2V = "t2v"
+    I2V = "i2v"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A generation request after validation against the catalog: every value is the one that will be used."""
+
+    model: str
+    task: Task
+    prompt: str
+    seed: int
+    num_inference_steps: int
+    guidance_scale: float
+    fps: int
+    num_frames: int
+    width: int
+    height: int
+    seconds: int
+    negative_prompt: str | None = None
+    # Artifact key of the stored input image (PNG), kept so a retry after a crash still has it.
+    input_image: str | None = None
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["task"] = self.task.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "JobSpec":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["task"] = Task(kw["task"])
+        return cls(**kw)
+
+    def replace(self, **changes: Any) -> "JobSpec":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class JobError:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    account: str
+    surface: str
+    status: JobStatus
+    spec: JobSpec
+    progress: int = 0
+    error: JobError | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    completed_at: float | None = None
+    updated_at: float | None = None
+    attempts: int = 0
+    max_attempts: int = 3
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    cancel_requested: bool = False
+    deleted: bool = False
+    remixed_from: str | None = None
+    # Filled on completion: artifact keys, the frame count and fps actually encoded, timings.
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status.terminal
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One execution of a job by one worker (the audit trail the durability test reads)."""
+
+    job_id: str
+    number: int
+    worker_id: str
+    started_at: float
+    ended_at: float | None
+    outcome: str | None  # completed | failed | cancelled | expired | None while running

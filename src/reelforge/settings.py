@@ -1,0 +1,118 @@
+"""One table of settings: the only reader of ``REELFORGE_*`` environment variables.
+
+Precedence: an explicit override (a CLI flag) > ``REELFORGE_<NAME>`` > the default.
+The CLI's ``--help`` and the README's settings table are generated from ``SETTINGS``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    type: Callable[[str], Any] = str
+
+    @property
+    def env(self) -> str:
+        return "REELFORGE_" + self.name.upper()
+
+
+def _bool(v: str) -> bool:
+    if v.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if v.lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (1/0, true/false), got {v!r}")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "./reelforge-data", "Folder for the SQLite file, artifacts and built-in model weights."),
+    Setting("host", "127.0.0.1", "Address the API binds to."),
+    Setting("port", 8000, "Port the API listens on.", int),
+    Setting("database", "", "SQLAlchemy URL of the job store; empty means SQLite at DATA_DIR/reelforge.db. "
+            "PostgreSQL: postgresql+psycopg://user:pass@host/db"),
+    Setting("artifacts", "", "Artifact folder; empty means DATA_DIR/artifacts."),
+    Setting("models_dir", "", "Where local model weights live; empty means DATA_DIR/models."),
+    Setting("workers", 1, "Worker processes `serve` starts (0: API only; run `reelforge worker` elsewhere).", int),
+    Setting("default_model", "ltx-tiny-random", "Model used when a request names none."),
+    Setting("lease_seconds", 30.0, "How long a claim lasts without a heartbeat before the job is requeued.", float),
+    Setting("max_attempts", 3, "Attempts per job before an expired lease fails it.", int),
+    Setting("poll_interval", 0.05, "Seconds an idle worker waits between claim attempts.", float),
+    Setting("progress_interval", 1.0, "Seconds between progress/heartbeat writes of a running job.", float),
+    Setting("max_upload_bytes", 20 * 1024 * 1024, "Largest request body or input image accepted, in bytes.", int),
+    Setting("max_input_pixels", 4096 * 4096, "Largest input image accepted, in pixels (decompression-bomb guard).", int),
+    Setting("fetch_timeout", 20.0, "Seconds allowed to fetch an input image URL.", float),
+    Setting("artifact_ttl", 0, "Seconds a completed video stays downloadable (0: forever). Reported as expires_at.", int),
+    Setting("device", "auto", "Torch device for workers: auto, cuda, mps or cpu."),
+    Setting("torch_threads", 0, "CPU threads per worker for torch (0: torch's default).", int),
+    Setting("log_level", "info", "Log level: debug, info, warning, error."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class Settings:
+    """Resolved settings. Attribute access by setting name; derived paths are properties."""
+
+    def __init__(self, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None):
+        env = os.environ if environ is None else environ
+        overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        unknown = set(overrides) - set(_BY_NAME)
+        if unknown:
+            raise KeyError(f"unknown settings: {sorted(unknown)}")
+        self._values: dict[str, Any] = {}
+        for s in SETTINGS:
+            if s.name in overrides:
+                value = overrides[s.name]
+                self._values[s.name] = s.type(value) if isinstance(value, str) else value
+            elif s.env in env:
+                try:
+                    self._values[s.name] = s.type(env[s.env])
+                except ValueError as e:
+                    raise ValueError(f"{s.env}={env[s.env]!r}: {e}") from None
+            else:
+                self._values[s.name] = s.default
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def values(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as environment variables, to hand to spawned workers."""
+        return {_BY_NAME[k].env: str(v) for k, v in self._values.items()}
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self._values["data_dir"]).expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self._values["database"] or f"sqlite:///{self.data_path / 'reelforge.db'}"
+
+    @property
+    def artifacts_path(self) -> Path:
+        return Path(self._values["artifacts"]).expanduser().resolve() if self._values["artifacts"] else self.data_path / "artifacts"
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self._values["models_dir"]).expanduser().resolve() if self._values["models_dir"] else self.data_path / "models"
+
+
+def settings_markdown() -> str:
+    """The README's settings table (a test keeps the README in step with this)."""
+    rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        rows.append(f"| `--{s.name.replace('_', '-')}` | `{s.env}` | `{s.default!r}` | {s.help} |")
+    return "\n".join(rows)

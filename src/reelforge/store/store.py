@@ -1,0 +1,417 @@
+"""The job store: the jobs table is the queue, and every state change is one atomic statement.
+
+One implementation on SQLAlchemy Core for SQLite (one machine: the API's threads
+and the worker processes share a WAL-mode file) and PostgreSQL (many machines:
+claims use ``FOR UPDATE SKIP LOCKED``). Each transition is a conditional
+``UPDATE ... RETURNING``; where an ``attempts`` row changes alongside, both run
+in one transaction whose first statement is the write. That ordering matters on
+SQLite: a transaction that reads first and writes later cannot wait for the
+write lock (SQLITE_BUSY_SNAPSHOT), while one that writes first simply waits
+out ``busy_timeout``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.pool import QueuePool
+
+from reelforge.errors import InvalidRequest, JobNotFound
+from reelforge.jobs import Attempt, Job, JobError, JobSpec, JobStatus
+from reelforge.store.tables import attempts as attempts_table
+from reelforge.store.tables import jobs
+
+QUEUED = JobStatus.QUEUED.value
+IN_PROGRESS = JobStatus.IN_PROGRESS.value
+COMPLETED = JobStatus.COMPLETED.value
+FAILED = JobStatus.FAILED.value
+CANCELLED = JobStatus.CANCELLED.value
+CANCEL_MESSAGE = "Cancelled by request."
+
+_ID = re.compile(r"[0-9a-f]{32}")
+_MIGRATIONS = Path(__file__).parent / "migrations"
+# Any constant works; it only has to be the same in every process that migrates.
+_MIGRATION_LOCK_KEY = 0x7265656C66
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[Job]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    owned: bool  # False: the lease is gone (requeued, failed or cancelled elsewhere); stop without writing.
+    cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class RequeueResult:
+    requeued: list[str]
+    failed: list[str]
+    cancelled: list[str]
+
+
+class JobStore:
+    def __init__(self, url: str):
+        self.engine: Engine = _create_engine(url)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; safe to call repeatedly and from several processes at once."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        with self.engine.connect() as conn:
+            # The API and the workers start together and all migrate: take a lock so
+            # only one creates tables and the others then find the schema at head.
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- creating and reading ---
+
+    def create(
+        self,
+        spec: JobSpec,
+        *,
+        account: str = "local",
+        surface: str = "openai",
+        max_attempts: int = 3,
+        remixed_from: str | None = None,
+    ) -> Job:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        now = time.time()
+        stmt = (
+            sa.insert(jobs)
+            .values(
+                id=uuid.uuid4().hex, account=account, surface=surface, status=QUEUED, spec=spec.to_dict(),
+                progress=0, created_at=now, updated_at=now, attempts=0, max_attempts=max_attempts,
+                cancel_requested=False, deleted=False, remixed_from=remixed_from, result=None,
+            )
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            return _job(conn.execute(stmt).one())
+
+    def get(self, job_id: str, account: str | None = None) -> Job:
+        with self.engine.connect() as conn:
+            return _get(conn, job_id, account)
+
+    def list(self, account: str, *, after: str | None = None, limit: int = 20, order: str = "desc") -> Page:
+        if order not in ("asc", "desc"):
+            raise InvalidRequest(f"order must be 'asc' or 'desc', got {order!r}.", param="order")
+        if limit < 1:
+            raise InvalidRequest(f"limit must be at least 1, got {limit}.", param="limit")
+        desc = order == "desc"
+        query = sa.select(*jobs.c).where(jobs.c.account == account, jobs.c.deleted == sa.false())
+        with self.engine.connect() as conn:
+            if after is not None:
+                # A deleted job still works as a cursor: deleting the last item of a
+                # page must not break fetching the next one.
+                cursor = None
+                if _valid_id(after):
+                    cursor = conn.execute(
+                        sa.select(jobs.c.seq).where(jobs.c.id == after, jobs.c.account == account)
+                    ).scalar()
+                if cursor is None:
+                    raise JobNotFound(after)
+                query = query.where(jobs.c.seq < cursor if desc else jobs.c.seq > cursor)
+            query = query.order_by(jobs.c.seq.desc() if desc else jobs.c.seq.asc()).limit(limit + 1)
+            rows = conn.execute(query).all()
+        return Page(jobs=[_job(r) for r in rows[:limit]], has_more=len(rows) > limit)
+
+    def attempts(self, job_id: str) -> builtins.list[Attempt]:
+        t = attempts_table
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.job_id == job_id).order_by(t.c.number)).all()
+        return [
+            Attempt(job_id=r.job_id, number=r.number, worker_id=r.worker_id, started_at=r.started_at,
+                    ended_at=r.ended_at, outcome=r.outcome)
+            for r in rows
+        ]
+
+    def counts(self) -> dict[str, int]:
+        query = (
+            sa.select(jobs.c.status, sa.func.count())
+            .where(jobs.c.deleted == sa.false())
+            .group_by(jobs.c.status)
+        )
+        out = {s.value: 0 for s in JobStatus}
+        with self.engine.connect() as conn:
+            out.update({status: n for status, n in conn.execute(query)})
+        return out
+
+    # --- the worker's side: claim, heartbeat, finish ---
+
+    def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
+        now = time.time()
+        oldest = (
+            sa.select(jobs.c.seq)
+            .where(jobs.c.status == QUEUED, jobs.c.cancel_requested == sa.false(), jobs.c.deleted == sa.false())
+            .order_by(jobs.c.seq)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            sa.update(jobs)
+            .where(jobs.c.seq == oldest, jobs.c.status == QUEUED)
+            .values(
+                status=IN_PROGRESS, attempts=jobs.c.attempts + 1, lease_owner=worker_id,
+                lease_expires_at=now + lease_seconds, started_at=sa.func.coalesce(jobs.c.started_at, now),
+                progress=0, updated_at=now,
+            )
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+            if row is None:
+                return None
+            conn.execute(
+                sa.insert(attempts_table).values(job_id=row.id, number=row.attempts, worker_id=worker_id, started_at=now)
+            )
+        return _job(row)
+
+    def heartbeat(
+        self, job_id: str, worker_id: str, *, progress: int | None = None, lease_seconds: float
+    ) -> Heartbeat:
+        now = time.time()
+        values: dict[str, Any] = {"lease_expires_at": now + lease_seconds, "updated_at": now}
+        if progress is not None:
+            p = min(max(int(progress), 0), 100)
+            values["progress"] = sa.case((jobs.c.progress < p, p), else_=jobs.c.progress)
+        stmt = (
+            sa.update(jobs)
+            .where(*_owned(job_id, worker_id))
+            .values(**values)
+            .returning(jobs.c.cancel_requested)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return Heartbeat(owned=False, cancel_requested=False)
+        return Heartbeat(owned=True, cancel_requested=bool(row.cancel_requested))
+
+    def complete(self, job_id: str, worker_id: str, result: dict[str, Any]) -> bool:
+        """Refused once a cancel was requested, so a job cancelled or deleted mid-run never shows as completed."""
+        return self._finish(
+            job_id, worker_id, COMPLETED, progress=100, result=result, error_code=None, error_message=None,
+            where=[jobs.c.cancel_requested == sa.false()],
+        )
+
+    def release(self, job_id: str, worker_id: str) -> bool:
+        """Hand a job back to the queue (the worker is shutting down); the attempt is closed as "released"."""
+        now = time.time()
+        stmt = (
+            sa.update(jobs)
+            .where(*_owned(job_id, worker_id))
+            .values(status=QUEUED, lease_owner=None, lease_expires_at=None, progress=0, updated_at=now)
+            .returning(jobs.c.attempts)
+        )
+        with self.engine.begin() as conn:
+            number = conn.execute(stmt).scalar()
+            if number is None:
+                return False
+            _close_attempts(conn, [(job_id, number)], now, "released")
+        return True
+
+    def fail(self, job_id: str, worker_id: str, code: str, message: str) -> bool:
+        return self._finish(job_id, worker_id, FAILED, error_code=code, error_message=message)
+
+    def mark_cancelled(self, job_id: str, worker_id: str) -> bool:
+        return self._finish(job_id, worker_id, CANCELLED, error_code="cancelled", error_message=CANCEL_MESSAGE)
+
+    def _finish(self, job_id: str, worker_id: str, status: str, where: builtins.list[Any] = (), **values: Any) -> bool:
+        """End the owner's attempt; a worker whose lease was taken away changes nothing (fencing)."""
+        now = time.time()
+        stmt = (
+            sa.update(jobs)
+            .where(*_owned(job_id, worker_id), *where)
+            .values(status=status, completed_at=now, updated_at=now, lease_owner=None, lease_expires_at=None, **values)
+            .returning(jobs.c.attempts)
+        )
+        with self.engine.begin() as conn:
+            number = conn.execute(stmt).scalar()
+            if number is None:
+                return False
+            _close_attempts(conn, [(job_id, number)], now, status)
+        return True
+
+    # --- the client's side: cancel and delete ---
+
+    def request_cancel(self, job_id: str, account: str | None = None) -> Job:
+        """Queued: cancelled now. Running: flagged for the worker. Finished: returned unchanged."""
+        stmt = (
+            sa.update(jobs)
+            .where(*_visible(job_id, account), jobs.c.status.in_((QUEUED, IN_PROGRESS)))
+            .values(**_cancel_values(time.time()))
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+            # No row: it is missing (raises) or already finished, and finished jobs stay finished.
+            return _job(row) if row is not None else _get(conn, job_id, account)
+
+    def delete(self, job_id: str, account: str | None = None) -> Job:
+        """Soft delete, cancelling an unfinished job: the attempts audit and accounting keep the row."""
+        stmt = (
+            sa.update(jobs)
+            .where(*_visible(job_id, account))
+            .values(deleted=True, **_cancel_values(time.time()))
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            raise JobNotFound(job_id)
+        return _job(row)
+
+    # --- the janitor ---
+
+    def requeue_expired(self, now: float | None = None) -> RequeueResult:
+        now = time.time() if now is None else now
+        expired = sa.and_(jobs.c.status == IN_PROGRESS, jobs.c.lease_expires_at < now)
+        # SKIP LOCKED: rows another janitor (or a heartbeat) holds right now are
+        # left for the next round instead of being waited on or deadlocked over.
+        victims = sa.select(jobs.c.seq).where(expired).with_for_update(skip_locked=True)
+        cancel = jobs.c.cancel_requested == sa.true()
+        retry = jobs.c.attempts < jobs.c.max_attempts
+        n = sa.cast(jobs.c.attempts, sa.String)
+        gave_up = (
+            sa.literal("The worker running this job stopped responding ") + n
+            + " times (lease expired); giving up after " + n + " attempts."
+        )
+        stmt = (
+            sa.update(jobs)
+            .where(jobs.c.seq.in_(victims), expired)
+            .values(
+                status=sa.case((cancel, CANCELLED), (retry, QUEUED), else_=FAILED),
+                progress=sa.case((cancel, jobs.c.progress), (retry, 0), else_=jobs.c.progress),
+                completed_at=sa.case((cancel, now), (retry, sa.null()), else_=now),
+                error_code=sa.case((cancel, "cancelled"), (retry, sa.null()), else_="lease_expired"),
+                error_message=sa.case((cancel, CANCEL_MESSAGE), (retry, sa.null()), else_=gave_up),
+                lease_owner=None, lease_expires_at=None, updated_at=now,
+            )
+            .returning(jobs.c.id, jobs.c.status, jobs.c.attempts)
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(stmt).all()
+            if rows:
+                _close_attempts(conn, [(r.id, r.attempts) for r in rows], now, "expired")
+        by_status: dict[str, builtins.list[str]] = {QUEUED: [], FAILED: [], CANCELLED: []}
+        for r in rows:
+            by_status[r.status].append(r.id)
+        return RequeueResult(requeued=by_status[QUEUED], failed=by_status[FAILED], cancelled=by_status[CANCELLED])
+
+
+def _create_engine(url: str) -> Engine:
+    u = sa.make_url(url)
+    if u.drivername == "postgresql":
+        u = u.set(drivername="postgresql+psycopg")  # the driver we ship, not SQLAlchemy's default psycopg2
+    if u.get_backend_name() != "sqlite":
+        return sa.create_engine(u, pool_pre_ping=True)
+    if not u.database or u.database == ":memory:" or u.query.get("mode") == "memory":
+        raise ValueError("the job store needs a SQLite file, shared by threads and worker processes; got an in-memory URL")
+    Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    # QueuePool hands each thread its own connection for the duration of a call
+    # (never one connection to two threads at once). Unbounded overflow because
+    # SQLite connections are cheap and a busy API should wait on the database's
+    # lock, not on a pool timeout.
+    engine = sa.create_engine(u, poolclass=QueuePool, pool_size=5, max_overflow=-1)
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # busy_timeout first: switching the file to WAL itself may wait for a lock.
+    cur.execute("PRAGMA busy_timeout = 30000")
+    # WAL: readers (API polls) never block the writer (workers) or each other.
+    cur.execute("PRAGMA journal_mode = WAL")
+    # In WAL mode NORMAL survives any process crash; only a power loss can drop the last commits.
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _valid_id(job_id: Any) -> bool:
+    return isinstance(job_id, str) and _ID.fullmatch(job_id) is not None
+
+
+def _visible(job_id: str, account: str | None) -> builtins.list[Any]:
+    """Conditions for a job the caller may see; raises JobNotFound for an id that cannot exist."""
+    if not _valid_id(job_id):
+        raise JobNotFound(job_id)
+    conds = [jobs.c.id == job_id, jobs.c.deleted == sa.false()]
+    if account is not None:
+        conds.append(jobs.c.account == account)
+    return conds
+
+
+def _owned(job_id: str, worker_id: str) -> builtins.list[Any]:
+    return [jobs.c.id == job_id, jobs.c.status == IN_PROGRESS, jobs.c.lease_owner == worker_id]
+
+
+def _get(conn: Connection, job_id: str, account: str | None) -> Job:
+    row = conn.execute(sa.select(*jobs.c).where(*_visible(job_id, account))).first()
+    if row is None:
+        raise JobNotFound(job_id)
+    return _job(row)
+
+
+def _cancel_values(now: float) -> dict[str, Any]:
+    """SET clauses cancelling a queued job outright and flagging a running one; finished jobs keep their values."""
+    queued = jobs.c.status == QUEUED
+    unfinished = jobs.c.status.in_((QUEUED, IN_PROGRESS))
+    return {
+        "status": sa.case((queued, CANCELLED), else_=jobs.c.status),
+        "cancel_requested": sa.case((unfinished, sa.true()), else_=jobs.c.cancel_requested),
+        "completed_at": sa.case((queued, now), else_=jobs.c.completed_at),
+        "error_code": sa.case((queued, "cancelled"), else_=jobs.c.error_code),
+        "error_message": sa.case((queued, CANCEL_MESSAGE), else_=jobs.c.error_message),
+        "updated_at": now,
+    }
+
+
+def _close_attempts(conn: Connection, numbered: builtins.list[tuple[str, int]], now: float, outcome: str) -> None:
+    t = attempts_table
+    stmt = (
+        sa.update(t)
+        .where(t.c.job_id == sa.bindparam("j"), t.c.number == sa.bindparam("n"), t.c.ended_at.is_(None))
+        .values(ended_at=now, outcome=outcome)
+    )
+    conn.execute(stmt, [{"j": job_id, "n": number} for job_id, number in numbered])
+
+
+def _job(row: Row[Any]) -> Job:
+    """Columns are named after Job's fields; only the seq, the error pair and the JSON need translating."""
+    m = dict(row._mapping)
+    del m["seq"]
+    code, message = m.pop("error_code"), m.pop("error_message")
+    m.update(
+        status=JobStatus(m["status"]),
+        spec=JobSpec.from_dict(m["spec"]),
+        error=JobError(code, message or "") if code else None,
+        cancel_requested=bool(m["cancel_requested"]),
+        deleted=bool(m["deleted"]),
+        result=m["result"] or {},
+    )
+    return Job(**m)

@@ -1,0 +1,71 @@
+"""A running job's link to the store: heartbeats, progress and the cancel flag.
+
+A background thread renews the lease and writes progress about once per
+``progress_interval`` (so a slow step never lets the lease lapse), and it reads
+back the cancel flag. The pipeline's per-step callback only compares flags, so
+checking for cancellation costs nothing between steps.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..errors import JobCancelled, LeaseLost, WorkerStopping
+from ..store import JobStore
+
+
+class JobControl:
+    def __init__(
+        self, store: JobStore, job_id: str, worker_id: str, *, lease_seconds: float, interval: float,
+        stopping: threading.Event | None = None,
+    ):
+        self.store = store
+        self.job_id = job_id
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+        self.interval = min(interval, lease_seconds / 3)
+        self.stopping = stopping
+        self.progress = 0
+        self.cancelled = threading.Event()
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._written = -1
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id[:8]}", daemon=True)
+
+    def __enter__(self) -> "JobControl":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._done.wait(self.interval):
+            self.beat()
+
+    def beat(self) -> None:
+        progress = self.progress if self.progress != self._written else None
+        hb = self.store.heartbeat(self.job_id, self.worker_id, progress=progress, lease_seconds=self.lease_seconds)
+        if progress is not None:
+            self._written = progress
+        if not hb.owned:
+            self.lost.set()
+        elif hb.cancel_requested:
+            self.cancelled.set()
+
+    def check(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost("The lease on this job was lost; another worker may own it now.")
+        if self.cancelled.is_set():
+            raise JobCancelled("Cancelled by request.")
+        if self.stopping is not None and self.stopping.is_set():
+            raise WorkerStopping("The worker is stopping.")
+
+    def set_progress(self, percent: int) -> None:
+        self.progress = max(self.progress, min(99, int(percent)))
+
+    def on_step(self, done: int, total: int) -> None:
+        # Denoising is the first 90%; decoding and encoding fill the rest.
+        self.set_progress(90 * done / max(total, 1))
+        self.check()

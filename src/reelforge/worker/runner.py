@@ -1,0 +1,151 @@
+"""The worker loop: claim a job, run it, store its artifacts, complete it; forever.
+
+One job at a time per worker (a pipeline instance keeps per-call state). A
+failure in one job fails that job with a clear error and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from pathlib import Path
+
+from PIL import Image
+
+from ..artifacts import open_artifacts
+from ..catalog import Catalog
+from ..errors import JobCancelled, LeaseLost, ReelforgeError, WorkerStopping
+from ..jobs import Job
+from ..settings import Settings
+from ..store import JobStore
+from .control import JobControl
+from .render import OUTPUTS, generate_frames, write_outputs
+
+log = logging.getLogger("reelforge.worker")
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, stopping: threading.Event | None = None, store: JobStore | None = None):
+        self.settings = settings
+        self.id = new_worker_id()
+        self.store = store or JobStore(settings.database_url)
+        self.artifacts = open_artifacts(settings.artifacts_path)
+        self.catalog = Catalog(default=settings.default_model)
+        self.stopping = stopping or threading.Event()
+        self._engine = None
+        self._last_sweep = 0.0
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from ..engine.device import set_threads
+            from ..engine.runtime import Engine  # torch arrives here, in the worker process only
+
+            set_threads(self.settings.torch_threads)
+            self._engine = Engine(self.settings.models_path, self.catalog, device_pref=self.settings.device)
+        return self._engine
+
+    def serve_forever(self) -> None:
+        log.info("worker %s ready", self.id)
+        while not self.stopping.is_set():
+            if not self.run_once():
+                self.stopping.wait(self.settings.poll_interval)
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when the queue was empty."""
+        self._sweep()
+        job = self.store.claim(self.id, self.settings.lease_seconds)
+        if job is None:
+            return False
+        self.run(job)
+        return True
+
+    def _sweep(self) -> None:
+        # Any worker may requeue jobs whose worker died; doing it every half lease bounds the delay.
+        now = time.time()
+        if now - self._last_sweep >= self.settings.lease_seconds / 2:
+            self._last_sweep = now
+            swept = self.store.requeue_expired(now)
+            if swept.requeued or swept.failed or swept.cancelled:
+                log.warning("expired leases: requeued %s, failed %s, cancelled %s", swept.requeued, swept.failed, swept.cancelled)
+
+    def run(self, job: Job) -> None:
+        prefix = f"jobs/{job.id}/a{job.attempts}/"
+        ctl = JobControl(
+            self.store, job.id, self.id,
+            lease_seconds=self.settings.lease_seconds, interval=self.settings.progress_interval, stopping=self.stopping,
+        )
+        log.info("job %s attempt %d: %s", job.id, job.attempts, job.spec.model)
+        try:
+            with ctl:
+                result = self._execute(job, ctl, prefix)
+                ctl.check()
+            if self.store.complete(job.id, self.id, result):
+                log.info("job %s completed", job.id)
+                return
+            # Refused: the job was cancelled (or deleted) at the last moment, or our lease lapsed.
+            self.artifacts.delete_prefix(prefix)
+            if self.store.mark_cancelled(job.id, self.id):
+                log.info("job %s cancelled just before completion", job.id)
+        except JobCancelled:
+            self.artifacts.delete_prefix(prefix)
+            self.store.mark_cancelled(job.id, self.id)
+            log.info("job %s cancelled", job.id)
+        except LeaseLost:
+            self.artifacts.delete_prefix(prefix)
+            log.warning("job %s: lease lost, dropping this attempt", job.id)
+        except WorkerStopping:
+            self.artifacts.delete_prefix(prefix)
+            self.store.release(job.id, self.id)
+            log.info("job %s handed back to the queue (worker stopping)", job.id)
+        except ReelforgeError as exc:
+            self.artifacts.delete_prefix(prefix)
+            self.store.fail(job.id, self.id, exc.code, exc.message)
+            log.warning("job %s failed: %s", job.id, exc.message)
+        except Exception as exc:
+            self.artifacts.delete_prefix(prefix)
+            self.store.fail(job.id, self.id, "generation_failed", f"{type(exc).__name__}: {exc}")
+            log.error("job %s failed:\n%s", job.id, traceback.format_exc())
+
+    def _execute(self, job: Job, ctl: JobControl, prefix: str) -> dict:
+        spec = job.spec
+        entry = self.catalog.resolve(spec.model)
+        image = None
+        if spec.input_image:
+            image = Image.open(io.BytesIO(self.artifacts.get_bytes(spec.input_image))).convert("RGB")
+        t0 = time.perf_counter()
+        frames = generate_frames(self.engine, entry, spec, image, ctl.on_step)
+        t1 = time.perf_counter()
+        ctl.check()
+        ctl.set_progress(92)
+        with tempfile.TemporaryDirectory(prefix="reelforge-") as tmp:
+            paths = write_outputs(frames, spec, Path(tmp))
+            ctl.check()
+            ctl.set_progress(97)
+            keys = {}
+            for variant, path in paths.items():
+                keys[variant] = prefix + OUTPUTS[variant]
+                self.artifacts.put_file(keys[variant], path)
+        t2 = time.perf_counter()
+        return {
+            "artifacts": keys,
+            "num_frames": int(frames.shape[0]),
+            "fps": spec.fps,
+            "width": spec.width,
+            "height": spec.height,
+            "native_size": f"{frames.shape[2]}x{frames.shape[1]}",
+            "attempt": job.attempts,
+            "worker": self.id,
+            "timings": {"generate_s": round(t1 - t0, 3), "encode_s": round(t2 - t1, 3)},
+        }

@@ -1,0 +1,41 @@
+"""Session fixtures shared by every test folder: a throwaway PostgreSQL and the tiny model."""
+
+import os
+
+# Before anything imports huggingface_hub (which reads this once): tests never touch the hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.pgcluster import PostgresCluster, PostgresUnavailable  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A superuser URL on a throwaway PostgreSQL cluster, shared by the session.
+
+    Tests that write should make their own database with ``tests.pgcluster.create_database``.
+    """
+    try:
+        cluster = PostgresCluster()
+        url = cluster.start()
+    except PostgresUnavailable as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory) -> Path:
+    """A models folder holding ``ltx-tiny-random``, built in code once and saved with ``save_pretrained``,
+    so the catalog's builtin entry resolves through the production loader without a build per test."""
+    from reelforge.engine.tiny_random import build_tiny_ltx
+
+    models = tmp_path_factory.mktemp("models")
+    build_tiny_ltx(models / "ltx-tiny-random")
+    return models
