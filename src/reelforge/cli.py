@@ -79,7 +79,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     catalog = Catalog(default=settings.default_model)
     table = Table(title="reelforge models")
     for col in ("id", "family", "tasks", "sizes", "seconds", "notes"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "id", overflow="fold")
     for e in catalog:
         notes = []
         if e.id == catalog.default:
@@ -90,7 +90,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             notes.append("aliases: " + ", ".join(e.aliases))
         table.add_row(e.id, e.family, ",".join(sorted(t.value for t in e.tasks)), " ".join(e.sizes),
                       ",".join(map(str, e.durations)), "; ".join(notes))
-    Console().print(table)
+    # Piped output is read by scripts and greps: don't squeeze it to 80 columns.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
 
 
