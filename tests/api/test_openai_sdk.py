@@ -258,3 +258,14 @@ def test_chunked_body_over_the_cap_is_refused(server):
 
     r = httpx.post(f"{server.base_url}/v1/videos", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 413
+
+
+def test_content_before_completion_is_a_conflict_that_the_sdk_does_not_retry(server):
+    retrying = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=2)
+    v = retrying.videos.create(prompt="not yet", size="256x256", extra_body=SLOW)
+    t = time.monotonic()
+    with pytest.raises(openai.ConflictError) as info:
+        retrying.videos.download_content(v.id)
+    assert time.monotonic() - t < 0.5, "x-should-retry: false must stop the SDK's retries"
+    assert info.value.body["code"] == "invalid_state" and "completed" in info.value.body["message"]
+    retrying.videos.delete(v.id)

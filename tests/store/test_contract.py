@@ -527,3 +527,11 @@ def test_release_hands_the_job_back_and_keeps_the_audit(store):
     again = store.claim("w2", 30)
     assert again.id == job.id and again.attempts == 2
     assert [a.outcome for a in store.attempts(job.id)] == ["released", None]
+
+
+def test_has_queued_sees_only_queued_jobs(store):
+    assert store.has_queued() is False
+    store.create(SPEC)
+    assert store.has_queued() is True
+    store.claim("w1", 30)
+    assert store.has_queued() is False

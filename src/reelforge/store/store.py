@@ -13,12 +13,14 @@ out ``busy_timeout``.
 from __future__ import annotations
 
 import builtins
+import contextlib
+import threading
 import re
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from alembic import command
@@ -66,6 +68,18 @@ class RequeueResult:
 class JobStore:
     def __init__(self, url: str):
         self.engine: Engine = _create_engine(url)
+        # SQLite admits one writer at a time and makes the others back off with sleeps of up
+        # to 100 ms; queueing this process's writers on a lock instead keeps tail latency low.
+        self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; safe to call repeatedly and from several processes at once."""
@@ -108,7 +122,7 @@ class JobStore:
             )
             .returning(*jobs.c)
         )
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             return _job(conn.execute(stmt).one())
 
     def get(self, job_id: str, account: str | None = None) -> Job:
@@ -161,6 +175,12 @@ class JobStore:
 
     # --- the worker's side: claim, heartbeat, finish ---
 
+    def has_queued(self) -> bool:
+        """A read-only look before ``claim``: idle workers poll often, and a claim is a write."""
+        query = sa.select(jobs.c.seq).where(jobs.c.status == QUEUED).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
     def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
         now = time.time()
         oldest = (
@@ -181,7 +201,7 @@ class JobStore:
             )
             .returning(*jobs.c)
         )
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             row = conn.execute(stmt).first()
             if row is None:
                 return None
@@ -204,7 +224,7 @@ class JobStore:
             .values(**values)
             .returning(jobs.c.cancel_requested)
         )
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             row = conn.execute(stmt).first()
         if row is None:
             return Heartbeat(owned=False, cancel_requested=False)
@@ -226,7 +246,7 @@ class JobStore:
             .values(status=QUEUED, lease_owner=None, lease_expires_at=None, progress=0, updated_at=now)
             .returning(jobs.c.attempts)
         )
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             number = conn.execute(stmt).scalar()
             if number is None:
                 return False
@@ -248,7 +268,7 @@ class JobStore:
             .values(status=status, completed_at=now, updated_at=now, lease_owner=None, lease_expires_at=None, **values)
             .returning(jobs.c.attempts)
         )
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             number = conn.execute(stmt).scalar()
             if number is None:
                 return False
@@ -265,7 +285,7 @@ class JobStore:
             .values(**_cancel_values(time.time()))
             .returning(*jobs.c)
         )
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             row = conn.execute(stmt).first()
             # No row: it is missing (raises) or already finished, and finished jobs stay finished.
             return _job(row) if row is not None else _get(conn, job_id, account)
@@ -278,7 +298,7 @@ class JobStore:
             .values(deleted=True, **_cancel_values(time.time()))
             .returning(*jobs.c)
         )
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             row = conn.execute(stmt).first()
         if row is None:
             raise JobNotFound(job_id)
@@ -312,7 +332,7 @@ class JobStore:
             )
             .returning(jobs.c.id, jobs.c.status, jobs.c.attempts)
         )
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             rows = conn.execute(stmt).all()
             if rows:
                 _close_attempts(conn, [(r.id, r.attempts) for r in rows], now, "expired")

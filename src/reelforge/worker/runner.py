@@ -65,6 +65,8 @@ class Worker:
     def run_once(self) -> bool:
         """Claim and run one job; False when the queue was empty."""
         self._sweep()
+        if not self.store.has_queued():
+            return False
         job = self.store.claim(self.id, self.settings.lease_seconds)
         if job is None:
             return False
