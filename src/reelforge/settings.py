@@ -89,10 +89,6 @@ class Settings:
     def values(self) -> dict[str, Any]:
         return dict(self._values)
 
-    def as_env(self) -> dict[str, str]:
-        """The settings as environment variables, to hand to spawned workers."""
-        return {_BY_NAME[k].env: str(v) for k, v in self._values.items()}
-
     @property
     def data_path(self) -> Path:
         return Path(self._values["data_dir"]).expanduser().resolve()
