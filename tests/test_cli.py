@@ -50,3 +50,12 @@ def test_models_lists_the_catalog_and_warns_about_noise(tmp_path, tiny_models_di
     proc = run(["models"], tiny_models_dir, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "ltx-tiny-random" in proc.stdout and "RANDOM WEIGHTS" in proc.stdout
+
+
+def test_pull_builds_the_builtin_model_and_explains_a_missing_one(tmp_path):
+    models = tmp_path / "models"
+    proc = run(["pull", "sora-2", "--models-dir", str(models)], models, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (models / "ltx-tiny-random" / "model_index.json").is_file()
+    proc = run(["pull", "no-such-model", "--models-dir", str(models)], models, tmp_path)
+    assert proc.returncode == 2 and "Unknown model 'no-such-model'" in proc.stderr

@@ -40,6 +40,28 @@ class FrameRule:
         return f"{self.step}k+{self.offset}" if self.offset else f"a multiple of {self.step}"
 
 
+# Named prompt templates (AI/ML API's `style` values); "{prompt}" is the user's prompt.
+STYLES: dict[str, str] = {
+    "anime": "anime style, {prompt}, vibrant colors, clean cel shading, expressive characters",
+    "3d_animation": "3D animated film still, {prompt}, soft global illumination, stylised characters",
+    "clay": "claymation, {prompt}, handmade clay figures, stop-motion texture, fingerprints in clay",
+    "comic": "comic book panel, {prompt}, bold ink outlines, halftone shading, flat colors",
+    "cyberpunk": "cyberpunk, {prompt}, neon lights, rain-soaked streets, high contrast, futuristic city",
+}
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """A family-specific knob a request may set (e.g. SVD's motion_bucket_id), with its legal range."""
+
+    name: str
+    kind: type  # int or float
+    lo: float
+    hi: float
+    default: float
+    help: str = ""
+
+
 def parse_size(size: str) -> tuple[int, int]:
     w, _, h = size.partition("x")
     return int(w), int(h)
@@ -72,7 +94,26 @@ class ModelEntry:
     aliases: tuple[str, ...] = ()
     random_weights: bool = False
     owned_by: str = "reelforge"
+    # Capabilities the request validator checks before anything is queued.
+    keyframes: bool = False  # accepts a last frame as well as a first frame
+    loras: bool = False
+    prompt_travel: bool = False  # multi-prompt natively; otherwise segments chain through image-to-video
+    options: tuple[OptionSpec, ...] = ()
+    # Menus for the vendor surfaces: resolution label -> aspect ratio -> "WxH", and the durations a
+    # resolution allows (a label missing here allows every entry of ``durations``).
+    resolutions: dict = field(default_factory=dict, hash=False, compare=False)
+    durations_by_resolution: dict = field(default_factory=dict, hash=False, compare=False)
     extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def option(self, name: str) -> OptionSpec | None:
+        return next((o for o in self.options if o.name == name), None)
+
+    def resolution_of(self, size: str) -> str | None:
+        """The menu label ("480p", "720p", ...) that offers ``size``, if any."""
+        for label, by_aspect in self.resolutions.items():
+            if size in by_aspect.values():
+                return label
+        return None
 
     def native_size(self, width: int, height: int) -> tuple[int, int]:
         """Generation size for a requested output size: same aspect, within the pixel budget, on the grid."""
@@ -119,9 +160,20 @@ BUILTIN_ENTRIES: tuple[ModelEntry, ...] = (_TINY_RANDOM,)
 
 
 class Catalog:
-    def __init__(self, entries: tuple[ModelEntry, ...] = BUILTIN_ENTRIES, default: str | None = None):
+    def __init__(
+        self, entries: tuple[ModelEntry, ...] = BUILTIN_ENTRIES, default: str | None = None, user_file: str | None = None
+    ):
         self.entries = {e.id: e for e in entries}
         self.aliases = {a: e.id for e in entries for a in e.aliases}
+        if user_file:
+            from .catalog_file import load_catalog_file
+
+            added, aliases = load_catalog_file(user_file, self.entries)
+            # A user's model or alias wins over a built-in one of the same name.
+            for e in added:
+                self.entries[e.id] = e
+                self.aliases.update({a: e.id for a in e.aliases})
+            self.aliases.update(aliases)
         self.default = default or entries[0].id
         if self.default not in self.entries:
             raise ModelNotFound(f"default model '{self.default}' is not in the catalog; known: {', '.join(self.entries)}")
@@ -138,3 +190,7 @@ class Catalog:
 
     def __iter__(self):
         return iter(self.entries.values())
+
+    @classmethod
+    def from_settings(cls, settings) -> "Catalog":
+        return cls(default=settings.default_model, user_file=settings.catalog or None)

@@ -1,4 +1,4 @@
-"""The `reelforge` command: serve, worker, generate, models.
+"""The `reelforge` command: serve, worker, generate, pull, models.
 
 Server options are generated from the settings table, so `--help`, the
 environment variables and the README never disagree.
@@ -76,7 +76,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from .catalog import Catalog
 
     settings = _settings(args)
-    catalog = Catalog(default=settings.default_model)
+    catalog = Catalog.from_settings(settings)
     table = Table(title="reelforge models")
     for col in ("id", "family", "tasks", "sizes", "seconds", "notes"):
         table.add_column(col, no_wrap=col == "id", overflow="fold")
@@ -108,7 +108,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     settings = _settings(args)
-    catalog = Catalog(default=settings.default_model)
+    catalog = Catalog.from_settings(settings)
     try:
         image_bytes = Path(args.image).read_bytes() if args.image else None
         req = VideoRequest(
@@ -147,6 +147,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pull(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .catalog import Catalog
+    from .engine.loader import resolve_weights
+    from .errors import ReelforgeError
+
+    console = Console(stderr=True)
+    settings = _settings(args)
+    catalog = Catalog.from_settings(settings)
+    try:
+        for name in args.models:
+            entry = catalog.resolve(name)
+            console.print(f"{entry.id}: fetching {entry.source} ...")
+            path = resolve_weights(entry, settings.models_path)
+            console.print(f"{entry.id}: ready at {path}")
+    except ReelforgeError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reelforge", description="Self-hosted text-to-video and image-to-video service.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--negative-prompt", dest="negative_prompt")
     _add_setting_flags(p, ("data_dir", "models_dir", "default_model", "device"))
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("pull", help="Download (or build) a model's weights ahead of time.")
+    p.add_argument("models", nargs="+", help="Catalog model ids or aliases.")
+    _add_setting_flags(p, ("data_dir", "models_dir", "default_model"))
+    p.set_defaults(func=cmd_pull)
 
     p = sub.add_parser("models", help="List the models in the catalog.")
     _add_setting_flags(p, ("default_model",))

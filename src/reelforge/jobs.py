@@ -48,8 +48,18 @@ class JobSpec:
     height: int
     seconds: int
     negative_prompt: str | None = None
-    # Artifact key of the stored input image (PNG), kept so a retry after a crash still has it.
+    # Artifact keys of the stored input images (PNG), kept so a retry after a crash still has them:
+    # the first frame (image-to-video) and, for keyframe models, the last frame.
     input_image: str | None = None
+    last_image: str | None = None
+    # Multi-prompt: (prompt, num_frames) segments in order; their frames sum to num_frames.
+    segments: tuple[tuple[str, int], ...] = ()
+    # (LoRA name as the catalog knows it, strength).
+    loras: tuple[tuple[str, float], ...] = ()
+    # A named prompt template (catalog.STYLES) applied when the job runs.
+    style: str | None = None
+    # Family-specific knobs, already validated against the catalog (e.g. motion_bucket_id).
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def size(self) -> str:
@@ -65,6 +75,9 @@ class JobSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
         kw["task"] = Task(kw["task"])
+        # JSON has no tuples; the spec is frozen and compared, so restore them.
+        kw["segments"] = tuple((p, int(n)) for p, n in kw.get("segments", ()))
+        kw["loras"] = tuple((name, float(w)) for name, w in kw.get("loras", ()))
         return cls(**kw)
 
     def replace(self, **changes: Any) -> "JobSpec":

@@ -20,7 +20,7 @@ from .limits import BodyLimit
 def create_app(settings: Settings | None = None, *, store: JobStore | None = None) -> FastAPI:
     settings = settings or Settings()
     store = store or JobStore(settings.database_url)
-    catalog = Catalog(default=settings.default_model)
+    catalog = Catalog.from_settings(settings)
     artifacts = open_artifacts(settings.artifacts_path)
 
     app = FastAPI(

@@ -24,7 +24,7 @@ from ..catalog import ModelEntry
 from ..errors import ModelUnavailable
 from .adapters import adapter_class
 from .adapters.base import Adapter
-from .tiny_random import BUILTIN_BUILDERS
+from .tiny_random import BUILTIN_BUILDERS, builtin_builder
 
 BUILTIN_PREFIX = "builtin:"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -60,7 +60,7 @@ def _build_lock(lock_path: Path) -> Iterator[None]:
 
 
 def _resolve_builtin(entry: ModelEntry, name: str, models_dir: Path) -> Path:
-    builder = BUILTIN_BUILDERS.get(name)
+    builder = builtin_builder(name)
     if builder is None:
         raise ModelUnavailable(
             f"model '{entry.id}' names built-in weights '{name}', but this reelforge only builds: "

@@ -11,6 +11,8 @@ catalog names one with a ``builtin:<name>`` source (see ``BUILTIN_BUILDERS``).
 
 from __future__ import annotations
 
+import importlib
+
 import os
 import shutil
 import string
@@ -118,7 +120,26 @@ def build_tiny_ltx(path: Path, seed: int = 0) -> Path:
     return _save_atomically(_ltx_pipeline(seed), Path(path))
 
 
-# ``builtin:<name>`` catalog sources: name -> builder(path) writing a diffusers folder.
-BUILTIN_BUILDERS: dict[str, Callable[[Path], Path]] = {
-    "ltx-tiny-random": build_tiny_ltx,
+# ``builtin:<name>`` catalog sources: name -> "module:function" writing a diffusers folder to a path.
+# Imported on first use, so building one family's tiny model never imports another's code.
+BUILTIN_BUILDERS: dict[str, str] = {
+    "ltx-tiny-random": "reelforge.engine.tiny_random:build_tiny_ltx",
+    "wan-tiny-random": "reelforge.engine.tiny.wan:build_tiny_wan",
+    "wan-i2v-tiny-random": "reelforge.engine.tiny.wan:build_tiny_wan_i2v",
+    "wan-flf2v-tiny-random": "reelforge.engine.tiny.wan:build_tiny_wan_flf2v",
+    "wan22-i2v-tiny-random": "reelforge.engine.tiny.wan:build_tiny_wan22_i2v",
+    "wan22-ti2v-tiny-random": "reelforge.engine.tiny.wan:build_tiny_wan22_ti2v",
+    "cogvideox-tiny-random": "reelforge.engine.tiny.cogvideox:build_tiny_cogvideox",
+    "hunyuan-tiny-random": "reelforge.engine.tiny.hunyuan:build_tiny_hunyuan",
+    "svd-tiny-random": "reelforge.engine.tiny.svd:build_tiny_svd",
+    "sd-tiny-random": "reelforge.engine.tiny.svd:build_tiny_sd",
+    "animatediff-tiny-random": "reelforge.engine.tiny.animatediff:build_tiny_animatediff",
 }
+
+
+def builtin_builder(name: str) -> Callable[[Path], Path] | None:
+    target = BUILTIN_BUILDERS.get(name)
+    if target is None:
+        return None
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)

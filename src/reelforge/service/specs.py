@@ -8,9 +8,10 @@ count a duration needs) are written into the spec so the response can echo them.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from ..catalog import Catalog, ModelEntry, parse_size
+from ..catalog import STYLES, Catalog, ModelEntry, parse_size
 from ..errors import InvalidRequest
 from ..jobs import JobSpec, Task
 
@@ -35,6 +36,12 @@ class VideoRequest:
     # Raw bytes of the input image (already fetched/decoded from the wire form), and the wire name to blame.
     image: bytes | None = None
     image_param: str = "input_reference"
+    last_image: bytes | None = None
+    last_image_param: str = "last_frame"
+    segments: list[tuple[str, int]] | None = None
+    loras: list[tuple[str, float]] | None = None
+    style: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def check_prompt(value: str | None, param: str, *, required: bool) -> str | None:
@@ -52,9 +59,54 @@ def _in_range(value: float, lo: float, hi: float, param: str, what: str) -> None
         raise InvalidRequest(f"Invalid {param} {value!r}: {what} must be between {lo} and {hi}.", param=param)
 
 
+def check_segments(entry: ModelEntry, segments: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """Multi-prompt: travel-capable families take any split; others chain segments through
+    image-to-video, so each segment must be a legal clip on its own."""
+    if not entry.prompt_travel and Task.I2V not in entry.tasks:
+        raise InvalidRequest(
+            f"Model '{entry.id}' supports neither prompt travel nor image-to-video, so it cannot make a "
+            "multi-prompt video; send one prompt.", param="prompts")
+    out = []
+    for i, (prompt, frames) in enumerate(segments):
+        prompt = check_prompt(prompt, f"prompts[{i}].prompt", required=True)
+        if frames < 1:
+            raise InvalidRequest(f"prompts[{i}].frames is {frames}; each segment needs at least 1 frame.",
+                                 param=f"prompts[{i}].frames")
+        if not entry.prompt_travel and not entry.frame_rule.allows(frames):
+            raise InvalidRequest(
+                f"prompts[{i}].frames is {frames}, but model '{entry.id}' renders each segment as its own clip, "
+                f"which needs {entry.frame_rule} frames (e.g. {entry.frame_rule.at_least(frames)}).",
+                param=f"prompts[{i}].frames")
+        out.append((prompt, frames))
+    if not out:
+        raise InvalidRequest("prompts must hold at least one segment.", param="prompts")
+    return tuple(out)
+
+
+def check_options(entry: ModelEntry, options: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in options.items():
+        spec = entry.option(name)
+        if spec is None:
+            allowed = ", ".join(o.name for o in entry.options) or "none"
+            raise InvalidRequest(f"Model '{entry.id}' has no option '{name}'. Its options: {allowed}.", param=name)
+        if spec.kind is int and (isinstance(value, bool) or not float(value).is_integer()):
+            raise InvalidRequest(f"Invalid {name} {value!r}: it must be an integer.", param=name)
+        value = spec.kind(value)
+        _in_range(value, spec.lo, spec.hi, name, name)
+        out[name] = value
+    return out
+
+
 def resolve_frames(entry: ModelEntry, req: VideoRequest, fps: int) -> tuple[int, int]:
     """(num_frames, seconds): an explicit frame count wins; otherwise the duration menu decides."""
     rule = entry.frame_rule
+    if req.segments and req.num_frames is None:
+        n = sum(frames for _, frames in req.segments)
+        if n > entry.max_frames:
+            raise InvalidRequest(f"The segments add up to {n} frames; model '{entry.id}' makes at most "
+                                 f"{entry.max_frames}.", param="prompts")
+        return n, req.seconds if req.seconds is not None else max(1, round(n / fps))
     if req.num_frames is not None:
         n = req.num_frames
         if not rule.allows(n) or n > entry.max_frames:
@@ -84,7 +136,7 @@ def build_spec(catalog: Catalog, req: VideoRequest, *, input_image: str | None =
     negative = check_prompt(req.negative_prompt, "negative_prompt", required=False)
     entry = catalog.resolve(req.model)
 
-    task = Task.I2V if req.image is not None or input_image else Task.T2V
+    task = Task.I2V if req.image is not None or req.last_image is not None or input_image else Task.T2V
     if task not in entry.tasks:
         allowed = ", ".join(sorted(t.value for t in entry.tasks))
         raise InvalidRequest(
@@ -101,6 +153,35 @@ def build_spec(catalog: Catalog, req: VideoRequest, *, input_image: str | None =
     fps = entry.fps if req.fps is None else req.fps
     _in_range(fps, *entry.fps_range, "fps", "fps")
     num_frames, seconds = resolve_frames(entry, req, fps)
+    label = entry.resolution_of(size)
+    allowed_here = entry.durations_by_resolution.get(label) if label else None
+    if allowed_here is not None and req.num_frames is None and not req.segments and seconds not in allowed_here:
+        raise InvalidRequest(
+            f"Model '{entry.id}' does not offer {seconds} seconds at {label} ({size}). "
+            f"At {label} it offers: {', '.join(map(str, allowed_here))}.", param="seconds")
+
+    if req.last_image is not None and not entry.keyframes:
+        raise InvalidRequest(f"Model '{entry.id}' does not take a last frame (keyframes); it takes only a first frame."
+                             if Task.I2V in entry.tasks else f"Model '{entry.id}' takes no input images.",
+                             param=req.last_image_param)
+    segments: tuple[tuple[str, int], ...] = ()
+    if req.segments:
+        segments = check_segments(entry, req.segments)
+        if sum(f for _, f in segments) != num_frames:
+            raise InvalidRequest(f"The segments add up to {sum(f for _, f in segments)} frames but num_frames is "
+                                 f"{num_frames}; make them agree or leave num_frames out.", param="prompts")
+    loras: tuple[tuple[str, float], ...] = ()
+    if req.loras:
+        if not entry.loras:
+            raise InvalidRequest(f"Model '{entry.id}' (family {entry.family}) does not support LoRAs.", param="loras")
+        for i, (name, weight) in enumerate(req.loras):
+            if not name:
+                raise InvalidRequest(f"loras[{i}] needs a name.", param=f"loras[{i}]")
+            _in_range(weight, -2.0, 2.0, f"loras[{i}].strength", "a LoRA strength")
+        loras = tuple((n, float(w)) for n, w in req.loras)
+    if req.style is not None and req.style not in STYLES:
+        raise InvalidRequest(f"Invalid style '{req.style}'. Allowed: {', '.join(STYLES)}.", param="style")
+    options = check_options(entry, req.options)
 
     steps = entry.default_steps if req.num_inference_steps is None else req.num_inference_steps
     _in_range(steps, 1, entry.max_steps, "num_inference_steps", "the number of denoising steps")
@@ -126,4 +207,8 @@ def build_spec(catalog: Catalog, req: VideoRequest, *, input_image: str | None =
         height=height,
         seconds=seconds,
         input_image=input_image,
+        segments=segments,
+        loras=loras,
+        style=req.style,
+        options=options,
     )

@@ -41,29 +41,38 @@ class VideoService:
     def submit(self, req: VideoRequest, *, account: str, surface: str, remixed_from: str | None = None) -> Job:
         # Validate the parameters before touching the image so a bad request stores nothing.
         spec = build_spec(self.catalog, req)
-        if req.image is not None:
-            image = decode_image(
-                req.image,
-                param=req.image_param,
-                max_bytes=self.settings.max_upload_bytes,
-                max_pixels=self.settings.max_input_pixels,
-            )
-            key = f"inputs/{secrets.token_hex(16)}.png"
-            self.artifacts.put_bytes(key, encode_png(image))
-            spec = spec.replace(input_image=key)
+        # Decode both images before storing either, so a bad one leaves nothing behind.
+        first = self._decode(req.image, req.image_param)
+        last = self._decode(req.last_image, req.last_image_param)
+        if first is not None:
+            spec = spec.replace(input_image=self._store_image(encode_png(first)))
+        if last is not None:
+            spec = spec.replace(last_image=self._store_image(encode_png(last)))
         return self.store.create(
             spec, account=account, surface=surface, max_attempts=self.settings.max_attempts, remixed_from=remixed_from
         )
+
+    def _decode(self, data: bytes | None, param: str):
+        if data is None:
+            return None
+        return decode_image(
+            data, param=param, max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_input_pixels
+        )
+
+    def _store_image(self, png: bytes) -> str:
+        key = f"inputs/{secrets.token_hex(16)}.png"
+        self.artifacts.put_bytes(key, png)
+        return key
 
     def remix(self, job_id: str, prompt: str | None, *, account: str, surface: str) -> Job:
         """A new job with the source's parameters, seed and input image, and a new prompt."""
         source = self.store.get(job_id, account)
         spec = source.spec.replace(prompt=check_prompt(prompt, "prompt", required=True))
+        # Each job owns its input copies, so deleting the source never breaks the remix.
         if spec.input_image:
-            # Each job owns its input copy, so deleting the source never breaks the remix.
-            key = f"inputs/{secrets.token_hex(16)}.png"
-            self.artifacts.put_bytes(key, self.artifacts.get_bytes(spec.input_image))
-            spec = spec.replace(input_image=key)
+            spec = spec.replace(input_image=self._store_image(self.artifacts.get_bytes(spec.input_image)))
+        if spec.last_image:
+            spec = spec.replace(last_image=self._store_image(self.artifacts.get_bytes(spec.last_image)))
         return self.store.create(
             spec, account=account, surface=surface, max_attempts=self.settings.max_attempts, remixed_from=source.id
         )
@@ -86,8 +95,9 @@ class VideoService:
         # A running job holds its input in memory already and its worker removes its own partial
         # outputs when it sees the cancel (the store refuses to complete a cancelled job).
         self.artifacts.delete_prefix(f"jobs/{job.id}/")
-        if job.spec.input_image:
-            self.artifacts.delete(job.spec.input_image)
+        for key in (job.spec.input_image, job.spec.last_image):
+            if key:
+                self.artifacts.delete(key)
         return job
 
     def content(self, job_id: str, variant: str, *, account: str) -> Content:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 from PIL import Image
 
-from ..catalog import ModelEntry
+from ..catalog import STYLES, ModelEntry
+from ..errors import ModelUnavailable
 from ..jobs import JobSpec
 from ..media.images import spritesheet_jpeg, thumbnail_webp
 from ..media.inputs import fit_image
@@ -22,18 +23,69 @@ if TYPE_CHECKING:
     from ..engine.runtime import Engine
 
 OUTPUTS = {"video": "video.mp4", "thumbnail": "thumbnail.webp", "spritesheet": "spritesheet.jpg"}
+OnStep = Callable[[int, int], None]
+
+
+def styled(prompt: str, style: str | None) -> str:
+    return STYLES[style].format(prompt=prompt) if style else prompt
+
+
+def resolve_lora(name: str, models_dir: Path) -> Path:
+    """A LoRA by name: a file or diffusers folder under MODELS_DIR/loras, or an absolute path."""
+    candidates = [Path(name)] if Path(name).is_absolute() else [
+        models_dir / "loras" / name, models_dir / "loras" / f"{name}.safetensors"]
+    for path in candidates:
+        if path.exists():
+            return path
+    raise ModelUnavailable(f"LoRA '{name}' not found; looked in: {', '.join(map(str, candidates))}. "
+                           "Put the .safetensors file there.")
 
 
 def generate_frames(
-    engine: "Engine", entry: ModelEntry, spec: JobSpec, image: Image.Image | None, on_step: Callable[[int, int], None]
+    engine: "Engine", entry: ModelEntry, spec: JobSpec, image: Image.Image | None, on_step: OnStep,
+    *, last_image: Image.Image | None = None,
 ) -> np.ndarray:
-    from ..engine.adapters.base import GenerateRequest
+    from ..engine.adapters.base import GenerateRequest, LoraWeight, Segment
 
     req = GenerateRequest.from_spec(spec, entry)
-    if image is not None:
-        # The input image is fitted to the generation size the same way for every family.
-        req = dataclasses.replace(req, image=fit_image(image, req.width, req.height))
-    return engine.run(entry, req, on_step)
+
+    def fit(im: Image.Image) -> Image.Image:
+        return fit_image(im, req.width, req.height)
+
+    req = dataclasses.replace(
+        req,
+        prompt=styled(spec.prompt, spec.style),
+        # Input images are fitted to the generation size the same way for every family.
+        image=fit(image) if image is not None else None,
+        last_image=fit(last_image) if last_image is not None else None,
+        loras=tuple(LoraWeight(resolve_lora(n, engine.models_dir), w) for n, w in spec.loras),
+        options=dict(spec.options),
+    )
+    segments = tuple(Segment(styled(p, spec.style), n) for p, n in spec.segments)
+    if segments and not entry.prompt_travel:
+        return _chain(engine, entry, req, segments, on_step)
+    return engine.run(entry, dataclasses.replace(req, segments=segments), on_step)
+
+
+def _chain(engine: "Engine", entry: ModelEntry, req, segments, on_step: OnStep) -> np.ndarray:
+    """Multi-prompt for families without prompt travel: each segment is its own clip, started from
+    the last frame of the one before through the family's image-to-video pipeline.
+
+    Every segment keeps all its frames (the junction frame appears twice) so the video has exactly
+    the frame count the job promised."""
+    steps = req.num_inference_steps
+    total = steps * len(segments)
+    clips = []
+    image = req.image
+    for i, seg in enumerate(segments):
+        last = req.last_image if i == len(segments) - 1 else None
+        part = dataclasses.replace(req, prompt=seg.prompt, num_frames=seg.num_frames, image=image, last_image=last,
+                                   seed=req.seed + i, segments=())
+        offset = i * steps
+        clip = engine.run(entry, part, lambda done, _t, offset=offset: on_step(offset + done, total))
+        clips.append(clip)
+        image = Image.fromarray(clip[-1])
+    return np.concatenate(clips, axis=0)
 
 
 def write_outputs(frames: np.ndarray, spec: JobSpec, out_dir: Path) -> dict[str, Path]:

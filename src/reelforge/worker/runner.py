@@ -41,7 +41,7 @@ class Worker:
         self.id = new_worker_id()
         self.store = store or JobStore(settings.database_url)
         self.artifacts = open_artifacts(settings.artifacts_path)
-        self.catalog = Catalog(default=settings.default_model)
+        self.catalog = Catalog.from_settings(settings)
         self.stopping = stopping or threading.Event()
         self._engine = None
         self._last_sweep = 0.0
@@ -120,14 +120,17 @@ class Worker:
             self.store.fail(job.id, self.id, "generation_failed", f"{type(exc).__name__}: {exc}")
             log.error("job %s failed:\n%s", job.id, traceback.format_exc())
 
+    def _image(self, key: str | None) -> Image.Image | None:
+        if key is None:
+            return None
+        return Image.open(io.BytesIO(self.artifacts.get_bytes(key))).convert("RGB")
+
     def _execute(self, job: Job, ctl: JobControl, prefix: str) -> dict:
         spec = job.spec
         entry = self.catalog.resolve(spec.model)
-        image = None
-        if spec.input_image:
-            image = Image.open(io.BytesIO(self.artifacts.get_bytes(spec.input_image))).convert("RGB")
+        image, last = (self._image(k) for k in (spec.input_image, spec.last_image))
         t0 = time.perf_counter()
-        frames = generate_frames(self.engine, entry, spec, image, ctl.on_step)
+        frames = generate_frames(self.engine, entry, spec, image, ctl.on_step, last_image=last)
         t1 = time.perf_counter()
         ctl.check()
         ctl.set_progress(92)

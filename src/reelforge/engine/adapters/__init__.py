@@ -16,6 +16,12 @@ if TYPE_CHECKING:
 # family -> "module:Class" under this package.
 ADAPTERS: dict[str, str] = {
     "ltx": "ltx:LTXAdapter",
+    "wan": "wan:WanAdapter",
+    "cogvideox": "cogvideox:CogVideoXAdapter",
+    "hunyuan": "hunyuan:HunyuanAdapter",
+    "svd": "svd:SVDAdapter",
+    "fast-svd": "fast_svd:FastSVDAdapter",
+    "animatediff": "animatediff:AnimateDiffAdapter",
 }
 
 

@@ -8,9 +8,9 @@ onto the pipeline's call and its output onto frames.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import torch
@@ -29,6 +29,20 @@ OnStep = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
+class Segment:
+    prompt: str
+    num_frames: int
+
+
+@dataclass(frozen=True)
+class LoraWeight:
+    """A LoRA file or diffusers LoRA folder, already resolved to a local path, and its strength."""
+
+    path: Path
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
 class GenerateRequest:
     """What to generate, at the model's NATIVE size (the media layer scales to the requested output)."""
 
@@ -41,7 +55,15 @@ class GenerateRequest:
     height: int
     fps: int
     negative_prompt: str | None = None
+    # First frame (image-to-video) and, where the family supports keyframes, the last frame.
     image: "Image.Image | None" = None
+    last_image: "Image.Image | None" = None
+    # Multi-prompt: consecutive segments, each its own prompt and frame count (they sum to num_frames).
+    segments: tuple["Segment", ...] = ()
+    loras: tuple["LoraWeight", ...] = ()
+    # Family-specific knobs the catalog allows for that family (e.g. SVD's motion_bucket_id,
+    # noise_aug_strength, decode_chunk_size); adapters read the ones they know.
+    options: "Mapping[str, Any]" = field(default_factory=dict)
 
     @classmethod
     def from_spec(cls, spec: "JobSpec", entry: "ModelEntry", image: "Image.Image | None" = None) -> "GenerateRequest":

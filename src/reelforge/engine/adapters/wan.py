@@ -1,0 +1,182 @@
+"""Wan 2.1 / 2.2: text-to-video with ``WanPipeline``, image-to-video with ``WanImageToVideoPipeline``.
+
+One adapter for every Wan diffusers folder; what a folder can do follows from its weights:
+
+* Wan 2.1 T2V (1.3B, 14B): transformer on the 16 latent channels -> t2v only.
+* Wan 2.1 I2V (14B 480P/720P): 36-channel transformer (noise + 4 mask + 16 image latents) with a
+  CLIP image context -> i2v from a first frame only.
+* Wan 2.1 FLF2V (14B 720P): as I2V, but its image embedder has a position table over two images
+  -> i2v that needs BOTH the first and the last frame.
+* Wan 2.2 T2V/I2V A14B: two experts (``transformer`` above ``boundary_ratio``, ``transformer_2``
+  below) with their own guidance (``guidance_scale_2``); the I2V one has no CLIP encoder and takes a
+  first frame, optionally a last frame.
+* Wan 2.2 TI2V-5B: one folder for t2v and i2v (``expand_timesteps``: the first frame is a clean
+  latent with timestep 0); 48-channel VAE with 16x spatial compression; no last frame.
+
+The two pipelines share one set of loaded modules, so an i2v request on a TI2V folder costs no
+extra memory and no second load.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline, WanImageToVideoPipeline, WanPipeline
+
+from ...errors import GenerationFailed, ModelUnavailable
+from .base import Adapter, GenerateRequest, OnStep, seeded_generator, step_callback, to_uint8_frames
+
+if TYPE_CHECKING:
+    from ...catalog import ModelEntry
+
+_PIPELINES = {"WanPipeline", "WanImageToVideoPipeline"}
+
+
+class WanAdapter(Adapter):
+    family = "wan"
+
+    def __init__(self, pipe: WanPipeline | WanImageToVideoPipeline, call_kwargs: dict[str, Any] | None = None,
+                 flow_shift: float | None = None):
+        settings = dict(
+            boundary_ratio=pipe.config.get("boundary_ratio"),
+            expand_timesteps=bool(pipe.config.get("expand_timesteps", False)),
+        )
+        modules = dict(
+            tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, vae=pipe.vae, scheduler=pipe.scheduler,
+            transformer=pipe.transformer, transformer_2=getattr(pipe, "transformer_2", None),
+        )
+        denoiser = pipe.transformer if pipe.transformer is not None else pipe.transformer_2
+        if denoiser is None:
+            raise ModelUnavailable("this Wan folder has neither a transformer nor a transformer_2")
+        self.denoiser_config = denoiser.config
+        self.expand_timesteps = settings["expand_timesteps"]
+        self.two_experts = settings["boundary_ratio"] is not None and modules["transformer_2"] is not None
+        z, t = pipe.vae.config.z_dim, pipe.vae_scale_factor_temporal
+        in_channels = denoiser.config.in_channels
+        # t2v denoises the noise latents alone; Wan 2.1/2.2 i2v adds a t-channel frame mask and the
+        # image latents; TI2V (expand_timesteps) puts the image latent in place of the first frame.
+        can_t2v = in_channels == z
+        can_i2v = self.expand_timesteps or in_channels == 2 * z + t
+
+        self.t2v: WanPipeline | None = None
+        self.i2v: WanImageToVideoPipeline | None = None
+        if isinstance(pipe, WanImageToVideoPipeline):
+            self.i2v = pipe
+        elif can_t2v:
+            self.t2v = pipe
+        if self.t2v is None and can_t2v:
+            self.t2v = WanPipeline(**modules, **settings)
+        if self.i2v is None and can_i2v:
+            self.i2v = WanImageToVideoPipeline(**modules, image_encoder=None, image_processor=None, **settings)
+        if self.t2v is None and self.i2v is None:
+            raise ModelUnavailable(
+                f"this Wan folder's transformer takes {in_channels} input channels with a {z}-channel VAE, "
+                f"which matches neither text-to-video ({z}) nor image-to-video ({2 * z + t})"
+            )
+        for p in (self.t2v, self.i2v):
+            if p is not None:
+                p.set_progress_bar_config(disable=True)
+
+        # Wan 2.1 I2V/FLF2V condition on CLIP features of the frame(s); FLF2V's image embedder has a
+        # position table over two images' tokens, so it needs both frames, and I2V takes exactly one.
+        self.needs_clip = denoiser.config.get("image_dim") is not None
+        self.flf2v = self.needs_clip and denoiser.config.get("pos_embed_seq_len") is not None
+        self.base_scheduler = pipe.scheduler
+        self.flow_shift = flow_shift
+        # Per-checkpoint call settings from the catalog; none for the tiny models.
+        self.call_kwargs = dict(call_kwargs or {})
+
+    @classmethod
+    def load(cls, entry: "ModelEntry", path: Path, device: torch.device, dtype: torch.dtype) -> "WanAdapter":
+        path = Path(path)
+        index = json.loads((path / "model_index.json").read_text())
+        name = index.get("_class_name")
+        if name not in _PIPELINES:
+            raise ModelUnavailable(
+                f"model '{entry.id}': {path} holds a {name}, but the wan adapter runs {' or '.join(sorted(_PIPELINES))}"
+            )
+        # The Wan docs recommend the VAE and the CLIP image encoder in float32 even when the
+        # transformers run in bf16; a per-component dtype loads each of them once, in that dtype.
+        dtypes = {"default": dtype, "vae": torch.float32, "image_encoder": torch.float32}
+        pipe = DiffusionPipeline.from_pretrained(path, dtype=dtypes).to(device)
+        return cls(pipe, entry.extra.get("call_kwargs"), entry.extra.get("flow_shift"))
+
+    # -- request checks -------------------------------------------------------------------------
+
+    def _pipeline_for(self, req: GenerateRequest) -> WanPipeline | WanImageToVideoPipeline:
+        if req.last_image is not None and req.image is None:
+            raise GenerationFailed("a last frame needs a first frame too: this Wan model has no last-frame-only mode")
+        if req.image is None:
+            if self.t2v is None:
+                raise GenerationFailed("this Wan model is image-to-video only: it needs an input image")
+            return self.t2v
+        if self.i2v is None:
+            raise GenerationFailed("this Wan model is text-to-video only: it cannot start from an image")
+        if req.last_image is not None and self.expand_timesteps:
+            raise GenerationFailed("this Wan 2.2 TI2V model conditions on the first frame only; it has no last-frame input")
+        if self.needs_clip:
+            if self.i2v.image_encoder is None or self.i2v.image_processor is None:
+                raise GenerationFailed("this Wan image-to-video model has no image_encoder/image_processor in its folder")
+            if self.flf2v and req.last_image is None:
+                raise GenerationFailed("this Wan FLF2V model needs both a first frame and a last frame")
+            if not self.flf2v and req.last_image is not None:
+                raise GenerationFailed(
+                    "this Wan 2.1 image-to-video model takes a first frame only; use the FLF2V model for a last frame"
+                )
+        return self.i2v
+
+    def _check(self, pipe, req: GenerateRequest) -> None:
+        # The pipeline would silently round off-grid sizes and frame counts (and return a
+        # different shape); the catalog should never send them, so say so instead.
+        patch = self.denoiser_config.patch_size
+        mh, mw = pipe.vae_scale_factor_spatial * patch[1], pipe.vae_scale_factor_spatial * patch[2]
+        if req.height % mh or req.width % mw or req.height < mh or req.width < mw:
+            raise GenerationFailed(
+                f"size {req.width}x{req.height} is not a multiple of {mw}x{mh}, which this Wan model needs"
+            )
+        t = pipe.vae_scale_factor_temporal
+        if req.num_frames < 1 or (req.num_frames - 1) % t:
+            raise GenerationFailed(f"num_frames={req.num_frames} is not {t}k+1, which this Wan model needs")
+
+    # -- generation -----------------------------------------------------------------------------
+
+    def _scheduler(self, req: GenerateRequest):
+        """A fresh scheduler per call (shift from the request, else the catalog, else the folder)."""
+        shift = req.options.get("flow_shift", self.flow_shift)
+        config = dict(self.base_scheduler.config)
+        if shift is not None:
+            key = "flow_shift" if "flow_shift" in config else "shift"
+            config[key] = float(shift)
+        return type(self.base_scheduler).from_config(config)
+
+    def generate(self, req: GenerateRequest, on_step: OnStep) -> np.ndarray:
+        pipe = self._pipeline_for(req)
+        self._check(pipe, req)
+        pipe.scheduler = self._scheduler(req)
+        kwargs: dict[str, Any] = dict(
+            prompt=req.prompt,
+            negative_prompt=req.negative_prompt,
+            height=req.height,
+            width=req.width,
+            num_frames=req.num_frames,
+            num_inference_steps=req.num_inference_steps,
+            guidance_scale=req.guidance_scale,
+            generator=seeded_generator(req.seed),
+            output_type="np",
+            callback_on_step_end=step_callback(on_step, req.num_inference_steps),
+            **self.call_kwargs,
+        )
+        # The low-noise expert's guidance (Wan 2.2 A14B); it defaults to guidance_scale there, and a
+        # single-transformer model has no second stage to apply it to, so it is ignored.
+        if self.two_experts and req.options.get("guidance_scale_2") is not None:
+            kwargs["guidance_scale_2"] = float(req.options["guidance_scale_2"])
+        if pipe is self.i2v:
+            kwargs["image"] = req.image.convert("RGB")
+            if req.last_image is not None:
+                kwargs["last_image"] = req.last_image.convert("RGB")
+        out = pipe(**kwargs)
+        return to_uint8_frames(out.frames, req)

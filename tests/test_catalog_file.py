@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+
+from reelforge.catalog import Catalog
+from reelforge.catalog_file import CatalogFileError
+
+
+def write(tmp_path, text):
+    p = tmp_path / "catalog.toml"
+    p.write_text(text)
+    return str(p)
+
+
+def test_user_models_inherit_and_override_and_add_aliases(tmp_path):
+    path = write(tmp_path, """
+[models.my-ltx]
+base = "ltx-tiny-random"
+source = "/srv/models/my-ltx"
+description = "mine"
+default_steps = 12
+aliases = ["veo-3-fast"]
+credits_per_second = { "720p" = 2 }
+
+[aliases]
+"pixverse/v5/text-to-video" = "my-ltx"
+""")
+    c = Catalog(user_file=path)
+    e = c.resolve("veo-3-fast")
+    assert (e.id, e.source, e.default_steps, e.family, e.random_weights) == ("my-ltx", "/srv/models/my-ltx", 12, "ltx", False)
+    assert e.extra["credits_per_second"] == {"720p": 2.0}
+    assert c.resolve("pixverse/v5/text-to-video").id == "my-ltx"
+    assert c.resolve("sora-2").id == "ltx-tiny-random"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[models.x]\nsource='a'\n", "needs 'base'"),
+    ("[models.x]\nbase='nope'\n", "base 'nope' is not a catalog model"),
+    ("[models.x]\nbase='ltx-tiny-random'\ncolour='red'\n", "unknown key 'colour'"),
+    ("[models.x]\nbase='ltx-tiny-random'\ndefault_steps='many'\n", "default_steps must be int"),
+    ("[aliases]\na='nope'\n", "alias 'a' points at unknown model 'nope'"),
+    ("[extras]\n", "unknown section"),
+    ("not toml [", "catalog file"),
+])
+def test_mistakes_name_the_file_the_key_and_what_is_allowed(tmp_path, text, fragment):
+    with pytest.raises(CatalogFileError, match=fragment):
+        Catalog(user_file=write(tmp_path, text))
