@@ -130,6 +130,7 @@ BUILTIN_BUILDERS: dict[str, str] = {
     "wan22-i2v-tiny-random": "reelforge.engine.tiny.wan:build_tiny_wan22_i2v",
     "wan22-ti2v-tiny-random": "reelforge.engine.tiny.wan:build_tiny_wan22_ti2v",
     "cogvideox-tiny-random": "reelforge.engine.tiny.cogvideox:build_tiny_cogvideox",
+    "cogvideox-i2v-tiny-random": "reelforge.engine.tiny.cogvideox:build_tiny_cogvideox_i2v",
     "hunyuan-tiny-random": "reelforge.engine.tiny.hunyuan:build_tiny_hunyuan",
     "svd-tiny-random": "reelforge.engine.tiny.svd:build_tiny_svd",
     "sd-tiny-random": "reelforge.engine.tiny.svd:build_tiny_sd",
