@@ -156,13 +156,19 @@ _TINY_RANDOM = ModelEntry(
     random_weights=True,
 )
 
-BUILTIN_ENTRIES: tuple[ModelEntry, ...] = (_TINY_RANDOM,)
+
+
+def builtin_entries() -> tuple[ModelEntry, ...]:
+    from .catalog_entries import PUBLISHED
+
+    return (_TINY_RANDOM,) + PUBLISHED
 
 
 class Catalog:
     def __init__(
-        self, entries: tuple[ModelEntry, ...] = BUILTIN_ENTRIES, default: str | None = None, user_file: str | None = None
+        self, entries: tuple[ModelEntry, ...] | None = None, default: str | None = None, user_file: str | None = None
     ):
+        entries = builtin_entries() if entries is None else entries
         self.entries = {e.id: e for e in entries}
         self.aliases = {a: e.id for e in entries for a in e.aliases}
         if user_file:
