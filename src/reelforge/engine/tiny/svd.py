@@ -1,0 +1,184 @@
+"""Tiny random-weight Stable Video Diffusion (image-to-video) and Stable Diffusion (text-to-image).
+
+``build_tiny_svd`` writes a ``StableVideoDiffusionPipeline`` and ``build_tiny_sd`` a
+``StableDiffusionPipeline`` (an SD-Turbo-like text-to-image model: Euler with
+"trailing" spacing, meant for 1-4 steps at guidance 0). Together they are the two
+folders of the ``fast-svd`` family (text -> first frame -> video).
+
+Both keep the real models' geometry where it matters to the adapters:
+  * the VAEs downsample 8x in space (4 levels), like the real SD/SVD VAEs, so every size
+    the real models accept works here, and latents stay tiny (64x64 -> 8x8);
+  * SVD's CLIP vision encoder runs at ``image_size=224``: the pipeline resizes PIL images
+    to 224x224 before the encoder and that is hard-coded (see shared/notes/diffusers-on-cpu.md);
+    ``patch_size=32`` keeps it to 49 tokens;
+  * SVD's scheduler config is the real checkpoints' (Karras sigmas, v-prediction, continuous timesteps).
+The output is noise, not a picture.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..tiny_random import _WORDS, _save_atomically
+
+
+def _clip_image_processor():
+    """``CLIPImageProcessor`` at 224, or its PIL twin when torchvision is missing (transformers 5)."""
+    from transformers.utils import is_torchvision_available
+
+    if is_torchvision_available():
+        from transformers import CLIPImageProcessor as Processor
+    else:  # never install torchvision next to the CPU torch wheel (see the notes)
+        from transformers import CLIPImageProcessorPil as Processor
+    return Processor(crop_size=224, size={"shortest_edge": 224})
+
+
+def _svd_pipeline(seed: int):
+    from diffusers import (
+        AutoencoderKLTemporalDecoder,
+        EulerDiscreteScheduler,
+        StableVideoDiffusionPipeline,
+        UNetSpatioTemporalConditionModel,
+    )
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        # The UNet's added-time embedding takes (fps-1, motion_bucket_id, noise_aug_strength),
+        # so projection_class_embeddings_input_dim == 3 * addition_time_embed_dim; its
+        # cross-attention width is the CLIP projection width. GroupNorm(32) everywhere, so
+        # every channel count is a multiple of 32.
+        unet = UNetSpatioTemporalConditionModel(
+            sample_size=8,
+            in_channels=8,  # noisy latents (4) + image latents (4)
+            out_channels=4,
+            down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+            up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
+            block_out_channels=(32, 64),
+            layers_per_block=1,
+            cross_attention_dim=32,
+            num_attention_heads=(4, 8),
+            addition_time_embed_dim=8,
+            projection_class_embeddings_input_dim=24,
+            num_frames=14,
+        ).eval()
+        vae = AutoencoderKLTemporalDecoder(
+            in_channels=3, out_channels=3, latent_channels=4,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            block_out_channels=(32, 32, 32, 32),
+            layers_per_block=1,
+            sample_size=64,
+        ).eval()
+        image_encoder = CLIPVisionModelWithProjection(
+            CLIPVisionConfig(
+                hidden_size=32, projection_dim=32, intermediate_size=37, num_hidden_layers=2,
+                num_attention_heads=4, image_size=224, patch_size=32,
+            )
+        ).eval()
+    # As in stabilityai/stable-video-diffusion-img2vid(-xt)/scheduler/scheduler_config.json.
+    scheduler = EulerDiscreteScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        prediction_type="v_prediction", interpolation_type="linear", use_karras_sigmas=True,
+        sigma_min=0.002, sigma_max=700.0, timestep_spacing="leading", timestep_type="continuous", steps_offset=1,
+    )
+    return StableVideoDiffusionPipeline(
+        vae=vae, image_encoder=image_encoder, unet=unet, scheduler=scheduler,
+        feature_extractor=_clip_image_processor(),
+    )
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's byte -> printable unicode table (every byte gets a visible character)."""
+    bs = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def _clip_tokenizer():
+    """A CLIP BPE tokenizer from files written in code (recipe A in shared/notes/diffusers-on-cpu.md).
+
+    Every GPT-2 byte character is in the vocabulary, alone and with ``</w>``, so any text
+    tokenizes without ``<unk>``; a few merges make common prompt words single tokens.
+    ``<|startoftext|>`` / ``<|endoftext|>`` come last, so eos has the highest id (CLIP's
+    legacy argmax pooling relies on that).
+    """
+    from transformers import CLIPTokenizer
+
+    chars = list(_bytes_to_unicode().values())
+    vocab = chars + [c + "</w>" for c in chars]
+    merges: list[tuple[str, str]] = []
+    known = set(vocab)
+    for word in _WORDS:
+        # Left-to-right merges: "cat</w>" = ((c a) t</w>).
+        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        while len(pieces) > 1:
+            a, b = pieces[0], pieces[1]
+            if (a, b) not in merges:
+                merges.append((a, b))
+            pieces = [a + b] + pieces[2:]
+            if pieces[0] not in known:
+                known.add(pieces[0])
+                vocab.append(pieces[0])
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}, ensure_ascii=False), "utf-8")
+        Path(d, "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), "utf-8")
+        return CLIPTokenizer.from_pretrained(d, model_max_length=77)
+
+
+def _sd_pipeline(seed: int):
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = _clip_tokenizer()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        # vocab_size >= len(tokenizer); the special ids must be the tokenizer's; the text
+        # width (hidden_size) is the UNet's cross_attention_dim.
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=1000, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+            )
+        ).eval()
+        unet = UNet2DConditionModel(
+            sample_size=8, in_channels=4, out_channels=4,
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+            block_out_channels=(32, 64), layers_per_block=1, cross_attention_dim=32, attention_head_dim=8,
+        ).eval()
+        vae = AutoencoderKL(
+            in_channels=3, out_channels=3, latent_channels=4,
+            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+            block_out_channels=(32, 32, 32, 32), layers_per_block=1, sample_size=64,
+        ).eval()
+    # SD-Turbo style: Euler with trailing spacing, so 1-4 steps start at the last timestep.
+    scheduler = EulerDiscreteScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        timestep_spacing="trailing", steps_offset=1,
+    )
+    return StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+        safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False,
+    )
+
+
+def build_tiny_svd(path: Path, seed: int = 0) -> Path:
+    """Write a tiny random-weight Stable Video Diffusion (image-to-video) pipeline to ``path``; returns ``path``."""
+    return _save_atomically(_svd_pipeline(seed), Path(path))
+
+
+def build_tiny_sd(path: Path, seed: int = 0) -> Path:
+    """Write a tiny random-weight SD-Turbo-like text-to-image pipeline to ``path``; returns ``path``."""
+    return _save_atomically(_sd_pipeline(seed), Path(path))
