@@ -42,3 +42,51 @@ def test_each_rule_names_its_param(kw, param):
         build_spec(CAT, VideoRequest(**kw))
     assert info.value.param == param
     assert info.value.message
+
+
+IMG = b"image bytes are decoded later; the rules only need to know one was sent"
+
+
+@pytest.mark.parametrize(
+    "kw, param, fragment",
+    [
+        ({"model": "wan2.1-t2v-1.3b", "num_frames": 80}, "num_frames", "4k+1"),
+        ({"model": "ltx-video", "size": "1216x704", "seconds": 8}, "seconds", "At 720p it offers: 2, 4, 6"),
+        ({"model": "wan2.1-t2v-1.3b", "image": IMG}, "input_reference", "does not support image-to-video"),
+        ({"model": "svd-xt"}, "model", "does not support text-to-video"),
+        ({"model": "wan2.1-t2v-14b", "loras": [("detail", 0.8)]}, "loras", "does not support LoRAs"),
+        ({"model": "animatediff-v1-5-2", "loras": [("detail", 5.0)]}, "loras[0].strength", "between -2.0 and 2.0"),
+        ({"model": "wan2.1-i2v-14b-480p", "image": IMG, "last_image": IMG}, "last_frame", "last frame"),
+        ({"model": "wan2.1-t2v-1.3b", "options": {"motion_bucket_id": 100}}, "motion_bucket_id", "Its options: "),
+        ({"model": "svd-xt", "image": IMG, "options": {"motion_bucket_id": 300}}, "motion_bucket_id", "between 1 and 255"),
+        ({"model": "svd-xt", "image": IMG, "options": {"motion_bucket_id": 1.5}}, "motion_bucket_id", "integer"),
+        ({"style": "watercolour"}, "style", "anime, 3d_animation, clay, comic, cyberpunk"),
+        ({"model": "wan2.1-t2v-1.3b", "segments": [("a", 41), ("b", 40)]}, "prompts", "neither prompt travel"),
+        ({"model": "wan2.2-ti2v-5b", "segments": [("a", 41), ("b", 40)]}, "prompts[1].frames", "4k+1"),
+        ({"model": "animatediff-v1-5-2", "segments": [("a", 8), ("b", 8)], "num_frames": 24}, "prompts", "add up to 16"),
+        ({"model": "animatediff-v1-5-2", "segments": [("a", 8), ("", 8)]}, "prompts[1].prompt", "non-empty"),
+        ({"model": "cogvideox-5b", "size": "1280x720"}, "size", "720x480"),
+        ({"model": "svd", "image": IMG, "seconds": 3}, "seconds", "Allowed: 2"),
+    ],
+    ids=["wan-frame-rule", "duration-at-resolution", "i2v-on-t2v-model", "t2v-on-i2v-model", "lora-unsupported",
+         "lora-strength", "last-frame-unsupported", "unknown-option", "option-range", "option-integer", "style",
+         "segments-unsupported", "segment-frame-rule", "segments-sum", "segment-prompt", "size-menu", "duration-menu"],
+)
+def test_each_invalid_combination_is_rejected_with_what_is_allowed(kw, param, fragment):
+    with pytest.raises(InvalidRequest) as info:
+        build_spec(CAT, VideoRequest(prompt="x", **kw))
+    assert info.value.param == param
+    assert fragment in info.value.message
+
+
+def test_valid_combinations_pass_and_are_recorded():
+    s = build_spec(CAT, VideoRequest(prompt="x", model="ltx-video", size="704x480", seconds=8))
+    assert s.num_frames == 193
+    s = build_spec(CAT, VideoRequest(prompt="x", model="animatediff-v1-5-2", segments=[("a", 8), ("b", 8)],
+                                     loras=[("detail", 0.7)], style="anime", options={"clip_skip": 2}))
+    assert (s.num_frames, s.segments, s.loras, s.style, s.options) == (16, (("a", 8), ("b", 8)), (("detail", 0.7),),
+                                                                       "anime", {"clip_skip": 2})
+    s = build_spec(CAT, VideoRequest(prompt="x", model="wan2.1-flf2v-14b-720p", image=IMG, last_image=IMG))
+    assert s.task.value == "i2v"
+    s = build_spec(CAT, VideoRequest(prompt="x", model="svd-xt", image=IMG, options={"motion_bucket_id": 180}))
+    assert s.options == {"motion_bucket_id": 180} and s.num_frames == 14
