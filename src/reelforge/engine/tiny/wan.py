@@ -77,7 +77,7 @@ def _transformer(in_channels: int, out_channels: int, image: bool = False, pos_e
     return WanTransformer3DModel(
         patch_size=(1, 2, 2), num_attention_heads=_HEADS, attention_head_dim=_HEAD_DIM,
         in_channels=in_channels, out_channels=out_channels, text_dim=_TEXT_DIM, freq_dim=256, ffn_dim=32,
-        num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32, **kwargs,
+        num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=1024, **kwargs,  # as published: the RoPE table must cover 720p latents
     ).eval()
 
 
