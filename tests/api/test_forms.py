@@ -14,3 +14,9 @@ def test_brackets_rebuild_nested_objects_and_lists():
 def test_malformed_keys_are_rejected_with_the_key():
     with pytest.raises(InvalidRequest, match=r"a\]b"):
         nest_form([("a]b", "x")])
+
+
+def test_lists_of_objects_in_bracket_form():
+    got = nest_form([("loras[][name]", "a"), ("loras[][strength]", "0.5"), ("loras[][name]", "b"),
+                     ("loras[][strength]", "1")])
+    assert got == {"loras": [{"name": "a", "strength": "0.5"}, {"name": "b", "strength": "1"}]}

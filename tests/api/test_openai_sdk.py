@@ -269,3 +269,22 @@ def test_content_before_completion_is_a_conflict_that_the_sdk_does_not_retry(ser
     assert time.monotonic() - t < 0.5, "x-should-retry: false must stop the SDK's retries"
     assert info.value.body["code"] == "invalid_state" and "completed" in info.value.body["message"]
     retrying.videos.delete(v.id)
+
+
+def test_extensions_for_other_families_are_validated_at_the_edge(client):
+    with pytest.raises(openai.BadRequestError) as info:
+        client.videos.create(prompt="x", extra_body={"loras": [{"name": "detail", "strength": 0.5}]})
+    assert info.value.body["param"] == "loras" and "does not support LoRAs" in info.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.videos.create(prompt="x", extra_body={"options": {"motion_bucket_id": 9}})
+    assert info.value.body["param"] == "motion_bucket_id"
+    v = client.videos.create(prompt="x", size="256x256", extra_body={**FAST, "style": "clay"})
+    assert v.model_extra["style"] == "clay"
+
+
+def test_models_show_menus_and_capabilities(client):
+    models = {m.id: m.model_extra for m in client.models.list()}
+    ltx = models["ltx-video"]
+    assert ltx["menus"]["duration"]["720p"] == [2, 4, 6] and ltx["menus"]["audio"] == {"supported": False, "default": False}
+    assert models["animatediff-v1-5-2"]["loras"] and models["wan2.1-flf2v-14b-720p"]["keyframes"]
+    assert {o["name"] for o in models["svd-xt"]["options"]} >= {"motion_bucket_id", "noise_aug_strength"}

@@ -30,6 +30,11 @@ def _assign(target: dict[str, Any], key: str, value: Any) -> None:
         if part == "":  # "key[]" appends to a list
             if not isinstance(node, list):
                 raise InvalidRequest(f"Form field '{key}' mixes list and object forms.", param=key)
+            # "a[][x]=1&a[][y]=2" is one object {x, y}: fill the last one until a key repeats.
+            nxt = parts[i + 1] if not last else None
+            if nxt and node and isinstance(node[-1], dict) and nxt not in node[-1]:
+                node = node[-1]
+                continue
             node.append(value if last else {})
             node = node[-1]
             continue

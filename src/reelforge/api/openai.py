@@ -28,6 +28,16 @@ POLL_AFTER_MS = "1000"
 # --- wire -> service -------------------------------------------------------------------------
 
 
+class PromptSegment(BaseModel):
+    prompt: str
+    frames: int
+
+
+class LoraRef(BaseModel):
+    name: str
+    strength: float = 1.0
+
+
 class CreateVideoBody(BaseModel):
     """POST /v1/videos. Multipart sends every value as a string, so numbers are parsed leniently."""
 
@@ -45,6 +55,11 @@ class CreateVideoBody(BaseModel):
     guidance_scale: float | None = None
     fps: int | None = None
     num_frames: int | None = None
+    style: str | None = None
+    prompts: list[PromptSegment] | None = None
+    loras: list[LoraRef] | None = None
+    last_frame: Any = None
+    options: dict[str, float] = {}
 
 
 class RemixBody(BaseModel):
@@ -63,31 +78,31 @@ def _parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
         raise InvalidRequest(f"Invalid value {err.get('input')!r} for '{param}': {err['msg']}.", param=param) from None
 
 
-def _read_reference(ref: Any, max_bytes: int, fetch_timeout: float) -> bytes | None:
+def _read_reference(ref: Any, max_bytes: int, fetch_timeout: float, param: str = "input_reference") -> bytes | None:
     """input_reference: an uploaded file, {"image_url": URL or data URL}, or (leniently) the URL string itself."""
     if ref is None or ref == "":
         return None
     if is_upload(ref):
         data = ref.file.read(max_bytes + 1)
         if len(data) > max_bytes:
-            raise InvalidRequest(f"input_reference is larger than {max_bytes} bytes.", param="input_reference", code="payload_too_large")
+            raise InvalidRequest(f"{param} is larger than {max_bytes} bytes.", param=param, code="payload_too_large")
         return data
     if isinstance(ref, str):
         ref = {"image_url": ref}
     if not isinstance(ref, dict):
         raise InvalidRequest(
-            "Invalid input_reference: expected a file upload or an object with 'image_url'.", param="input_reference"
+            f"Invalid {param}: expected a file upload or an object with 'image_url'.", param=param
         )
     if ref.get("file_id"):
         raise InvalidRequest(
-            "input_reference.file_id is not supported by this server (it has no Files API); "
-            "upload the image or pass input_reference.image_url.",
-            param="input_reference.file_id",
+            f"{param}.file_id is not supported by this server (it has no Files API); "
+            f"upload the image or pass {param}.image_url.",
+            param=f"{param}.file_id",
         )
     url = ref.get("image_url")
     if not isinstance(url, str) or not url:
-        raise InvalidRequest("input_reference needs exactly one of 'image_url' or a file.", param="input_reference")
-    param = "input_reference.image_url"
+        raise InvalidRequest(f"{param} needs exactly one of 'image_url' or a file.", param=param)
+    param = f"{param}.image_url"
     if url.startswith("data:"):
         return parse_data_url(url, param=param, max_bytes=max_bytes)
     return fetch_url(url, param=param, max_bytes=max_bytes, timeout=fetch_timeout)
@@ -95,8 +110,14 @@ def _read_reference(ref: Any, max_bytes: int, fetch_timeout: float) -> bytes | N
 
 def _to_request(body: CreateVideoBody, settings) -> VideoRequest:
     image = _read_reference(body.input_reference, settings.max_upload_bytes, settings.fetch_timeout)
-    fields = body.model_dump(exclude={"input_reference"})
-    return VideoRequest(image=image, image_param="input_reference", **fields)
+    last = _read_reference(body.last_frame, settings.max_upload_bytes, settings.fetch_timeout, param="last_frame")
+    fields = body.model_dump(exclude={"input_reference", "last_frame", "prompts", "loras"})
+    return VideoRequest(
+        image=image, image_param="input_reference", last_image=last, last_image_param="last_frame",
+        segments=[(p.prompt, p.frames) for p in body.prompts] if body.prompts else None,
+        loras=[(lora.name, lora.strength) for lora in body.loras] if body.loras else None,
+        **fields,
+    )
 
 
 def job_id(video_id: str) -> str:
@@ -139,6 +160,10 @@ def render_video(job: Job, expires_after: int = 0) -> dict[str, Any]:
         "guidance_scale": spec.guidance_scale,
         "fps": spec.fps,
         "num_frames": spec.num_frames,
+        "style": spec.style,
+        "prompts": [{"prompt": p, "frames": n} for p, n in spec.segments] or None,
+        "loras": [{"name": n, "strength": w} for n, w in spec.loras] or None,
+        "options": spec.options or None,
     }
 
 
@@ -231,6 +256,23 @@ def _model_object(entry) -> dict[str, Any]:
         "seconds": [str(d) for d in entry.durations],
         "aliases": list(entry.aliases),
         "random_weights": entry.random_weights,
+        "fps": entry.fps,
+        "frame_rule": str(entry.frame_rule),
+        "max_frames": entry.max_frames,
+        "default_steps": entry.default_steps,
+        "default_guidance": entry.default_guidance,
+        "keyframes": entry.keyframes,
+        "loras": entry.loras,
+        "prompt_travel": entry.prompt_travel,
+        "options": [{"name": o.name, "type": o.kind.__name__, "min": o.lo, "max": o.hi, "default": o.default,
+                     "help": o.help} for o in entry.options],
+        "menus": {
+            "resolution": {label: dict(by_aspect) for label, by_aspect in entry.resolutions.items()},
+            "duration": {label: list(entry.durations_by_resolution.get(label, entry.durations))
+                         for label in entry.resolutions} or {"*": list(entry.durations)},
+            # No family here makes sound; the toggle exists so vendor surfaces can show it, off.
+            "audio": {"supported": False, "default": False},
+        },
     }
 
 
