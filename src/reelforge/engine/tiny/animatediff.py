@@ -17,55 +17,16 @@ Helpers for tests:
 
 from __future__ import annotations
 
-import json
-import tempfile
 from pathlib import Path
 
 import torch
 
-from ..tiny_random import _WORDS, _save_atomically
+from ..tiny_random import _save_atomically
+from .text import clip_tokenizer
 
 # Width of everything: UNet blocks, VAE blocks, text hidden size / cross-attention.
 _CH = 8
 _BLOCKS = (_CH, _CH, _CH, _CH)
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP's reversible byte -> printable unicode table."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, (chr(c) for c in cs)))
-
-
-def _clip_tokenizer():
-    """Recipe A in shared/notes/diffusers-on-cpu.md: byte-level BPE files, any text tokenizes without <unk>."""
-    from transformers import CLIPTokenizer
-
-    chars = list(_bytes_to_unicode().values())
-    vocab = chars + [c + "</w>" for c in chars]
-    merges: list[tuple[str, str]] = []
-    seen = set(vocab)
-    for word in _WORDS:  # left-to-right merges, so corpus words become one token
-        cur = word[0]
-        for i, ch in enumerate(word[1:], start=1):
-            nxt = ch + ("</w>" if i == len(word) - 1 else "")
-            merges.append((cur, nxt))
-            cur = cur + nxt
-            if cur not in seen:
-                seen.add(cur)
-                vocab.append(cur)
-    merges = list(dict.fromkeys(merges))
-    vocab += ["<|startoftext|>", "<|endoftext|>"]  # last, so eos has the highest id (CLIP's argmax pooling)
-    with tempfile.TemporaryDirectory() as d:
-        (Path(d) / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}, ensure_ascii=False))
-        (Path(d) / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
-        return CLIPTokenizer.from_pretrained(d, model_max_length=77)
 
 
 def _sd15_components(seed: int) -> dict:
@@ -73,7 +34,7 @@ def _sd15_components(seed: int) -> dict:
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    tokenizer = _clip_tokenizer()
+    tokenizer = clip_tokenizer()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel(

@@ -16,14 +16,13 @@ built tiny here with tokenizers constructed offline:
 
 from __future__ import annotations
 
-import json
 import string
-import tempfile
 from pathlib import Path
 
 import torch
 
 from ..tiny_random import _WORDS, _save_atomically
+from .text import clip_tokenizer
 
 # LLaMA-3 special tokens the HunyuanVideo prompt template uses, plus pad/unk for the tiny vocabulary.
 _BOS, _EOS, _PAD, _UNK = "<|begin_of_text|>", "<|end_of_text|>", "<pad>", "<unk>"
@@ -61,44 +60,6 @@ def _llama_tokenizer():
     )
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP's reversible byte -> printable unicode table."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
-
-
-def _clip_tokenizer():
-    from transformers import CLIPTokenizer
-
-    chars = list(_bytes_to_unicode().values())
-    vocab = chars + [c + "</w>" for c in chars]
-    # Left-to-right merges for the corpus words, so common prompt words are single tokens.
-    merges: list[tuple[str, str]] = []
-    for w in _WORDS:
-        parts = list(w[:-1]) + [w[-1] + "</w>"]
-        while len(parts) > 1:
-            merged = parts[0] + parts[1]
-            if (parts[0], parts[1]) not in merges:
-                merges.append((parts[0], parts[1]))
-                if merged not in vocab:
-                    vocab.append(merged)
-            parts = [merged] + parts[2:]
-    vocab += ["<|startoftext|>", "<|endoftext|>"]  # last: eos has the highest id (CLIP's argmax pooling)
-    with tempfile.TemporaryDirectory() as d:
-        with open(f"{d}/vocab.json", "w", encoding="utf-8") as f:
-            json.dump({t: i for i, t in enumerate(vocab)}, f, ensure_ascii=False)
-        with open(f"{d}/merges.txt", "w", encoding="utf-8") as f:
-            f.write("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
-        return CLIPTokenizer.from_pretrained(d)
-
-
 def _hunyuan_pipeline(seed: int):
     from diffusers import (
         AutoencoderKLHunyuanVideo,
@@ -109,7 +70,7 @@ def _hunyuan_pipeline(seed: int):
     from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
 
     tokenizer = _llama_tokenizer()
-    tokenizer_2 = _clip_tokenizer()
+    tokenizer_2 = clip_tokenizer()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         # hidden_size == transformer text_embed_dim. The pipeline takes hidden_states[-3], so

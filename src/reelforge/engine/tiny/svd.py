@@ -17,13 +17,12 @@ The output is noise, not a picture.
 
 from __future__ import annotations
 
-import json
-import tempfile
 from pathlib import Path
 
 import torch
 
-from ..tiny_random import _WORDS, _save_atomically
+from ..tiny_random import _save_atomically
+from .text import clip_tokenizer
 
 
 def _clip_image_processor():
@@ -91,56 +90,11 @@ def _svd_pipeline(seed: int):
     )
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP's byte -> printable unicode table (every byte gets a visible character)."""
-    bs = list(range(0x21, 0x7F)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
-
-
-def _clip_tokenizer():
-    """A CLIP BPE tokenizer from files written in code (recipe A in shared/notes/diffusers-on-cpu.md).
-
-    Every GPT-2 byte character is in the vocabulary, alone and with ``</w>``, so any text
-    tokenizes without ``<unk>``; a few merges make common prompt words single tokens.
-    ``<|startoftext|>`` / ``<|endoftext|>`` come last, so eos has the highest id (CLIP's
-    legacy argmax pooling relies on that).
-    """
-    from transformers import CLIPTokenizer
-
-    chars = list(_bytes_to_unicode().values())
-    vocab = chars + [c + "</w>" for c in chars]
-    merges: list[tuple[str, str]] = []
-    known = set(vocab)
-    for word in _WORDS:
-        # Left-to-right merges: "cat</w>" = ((c a) t</w>).
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
-        while len(pieces) > 1:
-            a, b = pieces[0], pieces[1]
-            if (a, b) not in merges:
-                merges.append((a, b))
-            pieces = [a + b] + pieces[2:]
-            if pieces[0] not in known:
-                known.add(pieces[0])
-                vocab.append(pieces[0])
-    vocab += ["<|startoftext|>", "<|endoftext|>"]
-    with tempfile.TemporaryDirectory() as d:
-        Path(d, "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}, ensure_ascii=False), "utf-8")
-        Path(d, "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), "utf-8")
-        return CLIPTokenizer.from_pretrained(d, model_max_length=77)
-
-
 def _sd_pipeline(seed: int):
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    tokenizer = _clip_tokenizer()
+    tokenizer = clip_tokenizer()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         # vocab_size >= len(tokenizer); the special ids must be the tokenizer's; the text
