@@ -33,7 +33,7 @@ import torch
 from diffusers import AnimateDiffPipeline, MotionAdapter
 
 from ...errors import GenerationFailed, ModelUnavailable
-from .base import Adapter, GenerateRequest, OnStep, seeded_generator, step_callback, to_uint8_frames
+from .base import Adapter, GenerateRequest, OnStep, to_uint8_frames, video_call_kwargs
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -231,17 +231,8 @@ class AnimateDiffAdapter(Adapter):
                 pipe.set_adapters(names, adapter_weights=[float(lora.scale) for lora in req.loras])
             with _clip_skip_compat(pipe, clip_skip):
                 out = pipe(
-                    prompt=prompt,
-                    negative_prompt=req.negative_prompt,
-                    num_frames=req.num_frames,
-                    height=req.height,
-                    width=req.width,
-                    num_inference_steps=req.num_inference_steps,
-                    guidance_scale=req.guidance_scale,
+                    **{**video_call_kwargs(req, on_step), "prompt": prompt},
                     clip_skip=clip_skip,
-                    generator=seeded_generator(req.seed),
-                    output_type="np",
-                    callback_on_step_end=step_callback(on_step, req.num_inference_steps),
                     **self.call_kwargs,
                 )
         finally:

@@ -102,6 +102,22 @@ def seeded_generator(seed: int) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(seed)
 
 
+def video_call_kwargs(req: GenerateRequest, on_step: OnStep) -> dict[str, Any]:
+    """The arguments every diffusers video pipeline takes the same way; adapters add their own."""
+    return dict(
+        prompt=req.prompt,
+        negative_prompt=req.negative_prompt,
+        height=req.height,
+        width=req.width,
+        num_frames=req.num_frames,
+        num_inference_steps=req.num_inference_steps,
+        guidance_scale=req.guidance_scale,
+        generator=seeded_generator(req.seed),
+        output_type="np",
+        callback_on_step_end=step_callback(on_step, req.num_inference_steps),
+    )
+
+
 def step_callback(on_step: OnStep, default_total: int) -> Callable[..., dict[str, Any]]:
     """A ``callback_on_step_end`` that reports (done, total) after each step.
 

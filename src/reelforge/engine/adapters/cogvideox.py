@@ -17,7 +17,7 @@ import torch
 from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
 
 from ...errors import GenerationFailed
-from .base import Adapter, GenerateRequest, OnStep, seeded_generator, step_callback, to_uint8_frames
+from .base import Adapter, GenerateRequest, OnStep, to_uint8_frames, video_call_kwargs
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -100,16 +100,7 @@ class CogVideoXAdapter(Adapter):
     def generate(self, req: GenerateRequest, on_step: OnStep) -> np.ndarray:
         self._check(req)
         kwargs: dict[str, Any] = dict(
-            prompt=req.prompt,
-            negative_prompt=req.negative_prompt,
-            height=req.height,
-            width=req.width,
-            num_frames=req.num_frames,
-            num_inference_steps=req.num_inference_steps,
-            guidance_scale=req.guidance_scale,
-            generator=seeded_generator(req.seed),
-            output_type="np",
-            callback_on_step_end=step_callback(on_step, req.num_inference_steps),
+            video_call_kwargs(req, on_step),
             # The transformer has exactly this many text positions (226 on real weights).
             max_sequence_length=self.transformer_config.max_text_seq_length,
             **self.call_kwargs,

@@ -23,7 +23,7 @@ from diffusers import HunyuanVideoPipeline
 from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video import DEFAULT_PROMPT_TEMPLATE
 
 from ...errors import GenerationFailed
-from .base import Adapter, GenerateRequest, OnStep, seeded_generator, step_callback, to_uint8_frames
+from .base import Adapter, GenerateRequest, OnStep, to_uint8_frames, video_call_kwargs
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -82,19 +82,11 @@ class HunyuanAdapter(Adapter):
 
     def generate(self, req: GenerateRequest, on_step: OnStep) -> np.ndarray:
         self._check(req)
-        kwargs: dict[str, Any] = dict(
-            prompt=req.prompt,
-            height=req.height,
-            width=req.width,
-            num_frames=req.num_frames,
-            num_inference_steps=req.num_inference_steps,
-            guidance_scale=req.guidance_scale,  # embedded (distilled) guidance, see the module docstring
-            prompt_template=self.prompt_template,
-            generator=seeded_generator(req.seed),
-            output_type="np",
-            callback_on_step_end=step_callback(on_step, req.num_inference_steps),
-            **self.call_kwargs,
-        )
+        # guidance_scale is the embedded (distilled) guidance, see the module docstring; the negative
+        # prompt only counts with true CFG, below.
+        kwargs: dict[str, Any] = video_call_kwargs(req, on_step)
+        del kwargs["negative_prompt"]
+        kwargs.update(prompt_template=self.prompt_template, **self.call_kwargs)
         true_cfg = float(req.options.get("true_cfg_scale", 1.0))
         if true_cfg > 1.0 and req.negative_prompt:
             kwargs["true_cfg_scale"] = true_cfg

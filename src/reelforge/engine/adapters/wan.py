@@ -28,7 +28,7 @@ import torch
 from diffusers import DiffusionPipeline, WanImageToVideoPipeline, WanPipeline
 
 from ...errors import GenerationFailed, ModelUnavailable
-from .base import Adapter, GenerateRequest, OnStep, seeded_generator, step_callback, to_uint8_frames
+from .base import Adapter, GenerateRequest, OnStep, to_uint8_frames, video_call_kwargs
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -158,16 +158,7 @@ class WanAdapter(Adapter):
         self._check(pipe, req)
         pipe.scheduler = self._scheduler(req)
         kwargs: dict[str, Any] = dict(
-            prompt=req.prompt,
-            negative_prompt=req.negative_prompt,
-            height=req.height,
-            width=req.width,
-            num_frames=req.num_frames,
-            num_inference_steps=req.num_inference_steps,
-            guidance_scale=req.guidance_scale,
-            generator=seeded_generator(req.seed),
-            output_type="np",
-            callback_on_step_end=step_callback(on_step, req.num_inference_steps),
+            video_call_kwargs(req, on_step),
             **self.call_kwargs,
         )
         # The low-noise expert's guidance (Wan 2.2 A14B); it defaults to guidance_scale there, and a
