@@ -44,6 +44,20 @@ def _t5_tokenizer():
     return T5TokenizerFast(vocab=pieces, extra_ids=0, model_max_length=512)
 
 
+def _t5_encoder():
+    """A T5 encoder matching ``_t5_tokenizer``: vocab_size covers the tokenizer, special ids match it,
+    and d_model (32) is the text width the tiny denoisers are built for."""
+    from transformers import T5Config, T5EncoderModel
+
+    return T5EncoderModel(
+        T5Config(
+            vocab_size=1000, d_model=32, d_ff=37, d_kv=8, num_layers=2, num_heads=4,
+            relative_attention_num_buckets=8, dropout_rate=0.0,
+            pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+        )
+    ).eval()
+
+
 def _ltx_pipeline(seed: int):
     from diffusers import (
         AutoencoderKLLTXVideo,
@@ -51,20 +65,13 @@ def _ltx_pipeline(seed: int):
         LTXPipeline,
         LTXVideoTransformer3DModel,
     )
-    from transformers import T5Config, T5EncoderModel
 
     # fork_rng: seeding must not disturb the caller's global RNG stream.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         # The text width (d_model) must equal the transformer's caption_channels, and
         # vocab_size must cover the tokenizer.
-        text_encoder = T5EncoderModel(
-            T5Config(
-                vocab_size=1000, d_model=32, d_ff=37, d_kv=8, num_layers=2, num_heads=4,
-                relative_attention_num_buckets=8, dropout_rate=0.0,
-                pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-            )
-        ).eval()
+        text_encoder = _t5_encoder()
         # Two blocks, not one: diffusers' FirstBlockCache needs at least two on LTX.
         transformer = LTXVideoTransformer3DModel(
             in_channels=8, out_channels=8, patch_size=1, patch_size_t=1,

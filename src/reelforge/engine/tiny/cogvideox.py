@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..tiny_random import _save_atomically, _t5_tokenizer
+from ..tiny_random import _save_atomically, _t5_encoder, _t5_tokenizer
 
 # The tokenizer pads/truncates every prompt to this many tokens, and the transformer's
 # text positions must match it (the pipeline is called with max_sequence_length equal
@@ -30,18 +30,11 @@ def _cogvideox_pipeline(seed: int, image_to_video: bool):
         CogVideoXPipeline,
         CogVideoXTransformer3DModel,
     )
-    from transformers import T5Config, T5EncoderModel
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         # Same draw order for both variants, so they share text encoder and VAE weights.
-        text_encoder = T5EncoderModel(
-            T5Config(
-                vocab_size=1000, d_model=32, d_ff=37, d_kv=8, num_layers=2, num_heads=4,
-                relative_attention_num_buckets=8, dropout_rate=0.0,
-                pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-            )
-        ).eval()
+        text_encoder = _t5_encoder()
         # block_out_channels of length 4 -> 8x spatial compression; temporal_compression_ratio=4
         # as in the real VAE, so the real frame rules (and decode behaviour) hold.
         vae = AutoencoderKLCogVideoX(
