@@ -96,6 +96,7 @@ class ModelEntry:
     owned_by: str = "reelforge"
     # Capabilities the request validator checks before anything is queued.
     keyframes: bool = False  # accepts a last frame as well as a first frame
+    last_frame_required: bool = False  # first-last-frame models (Wan FLF2V) need both frames
     loras: bool = False
     prompt_travel: bool = False  # multi-prompt natively; otherwise segments chain through image-to-video
     options: tuple[OptionSpec, ...] = ()

@@ -24,7 +24,7 @@ def _sizes(*menus: dict[str, str]) -> tuple[str, ...]:
 
 
 def _wan(id, source, tasks, resolutions, *, steps=50, guidance=5.0, shift=3.0, keyframes=False, fps=16, frames=81,
-         multiple=16, extra=None, description=""):
+         multiple=16, extra=None, description="", last_frame_required=False):
     sizes = _sizes(*resolutions.values())
     seconds = round((frames - 1) / fps)
     return ModelEntry(
@@ -32,7 +32,8 @@ def _wan(id, source, tasks, resolutions, *, steps=50, guidance=5.0, shift=3.0, k
         durations=(seconds,), default_seconds=seconds, fps=fps, fps_range=(8, 30), frame_rule=FrameRule(4, 1),
         max_frames=frames, default_steps=steps, max_steps=100, default_guidance=guidance, guidance_range=(0.0, 20.0),
         native_max_pixels=max(w * h for w, h in (map(int, s.split("x")) for s in sizes)), native_multiple=multiple,
-        keyframes=keyframes, resolutions=resolutions, extra={"flow_shift": shift, **(extra or {})},
+        keyframes=keyframes, last_frame_required=last_frame_required, resolutions=resolutions,
+        extra={"flow_shift": shift, **(extra or {})},
         options=(OptionSpec("guidance_scale_2", float, 0.0, 20.0, guidance, "low-noise expert's guidance (Wan 2.2 A14B)"),
                  OptionSpec("flow_shift", float, 0.5, 20.0, shift, "scheduler shift")),
     )
@@ -48,7 +49,8 @@ WAN = (
     _wan("wan2.1-i2v-14b-720p", "Wan-AI/Wan2.1-I2V-14B-720P-Diffusers", I2V, {"720p": P720}, shift=5.0,
          description="Wan 2.1 image-to-video, 14B, 720p."),
     _wan("wan2.1-flf2v-14b-720p", "Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers", I2V, {"720p": P720}, guidance=5.5,
-         shift=5.0, keyframes=True, description="Wan 2.1 first+last frame to video, 14B, 720p."),
+         shift=5.0, keyframes=True, last_frame_required=True,
+         description="Wan 2.1 first+last frame to video, 14B, 720p."),
     _wan("wan2.2-t2v-a14b", "Wan-AI/Wan2.2-T2V-A14B-Diffusers", T2V, {"720p": P720, "480p": P480}, steps=40,
          guidance=4.0, shift=12.0, description="Wan 2.2 text-to-video, two 14B experts."),
     _wan("wan2.2-i2v-a14b", "Wan-AI/Wan2.2-I2V-A14B-Diffusers", I2V, {"720p": P720, "480p": P480}, steps=40,

@@ -60,6 +60,8 @@ class JobSpec:
     style: str | None = None
     # Family-specific knobs, already validated against the catalog (e.g. motion_bucket_id).
     options: dict[str, Any] = field(default_factory=dict, hash=False)
+    # How the input image was fitted to the frame (service.specs.RESIZE_METHODS); the size already reflects it.
+    resize_method: str = "crop"
 
     @property
     def size(self) -> str:

@@ -67,10 +67,15 @@ IMG = b"image bytes are decoded later; the rules only need to know one was sent"
         ({"model": "animatediff-v1-5-2", "segments": [("a", 8), ("", 8)]}, "prompts[1].prompt", "non-empty"),
         ({"model": "cogvideox-5b", "size": "1280x720"}, "size", "720x480"),
         ({"model": "svd", "image": IMG, "seconds": 3}, "seconds", "Allowed: 2"),
+        ({"model": "wan2.1-flf2v-14b-720p", "image": IMG}, "last_frame", "send both"),
+        ({"model": "svd", "image": IMG, "resize_method": "stretch"}, "resize_method",
+         "crop, maintain_aspect_ratio, crop_to_16_9"),
+        ({"model": "svd", "image": IMG, "resize_method": "crop_to_16_9", "size": "576x1024"}, "size", "1024x576"),
     ],
     ids=["wan-frame-rule", "duration-at-resolution", "i2v-on-t2v-model", "t2v-on-i2v-model", "lora-unsupported",
          "lora-strength", "last-frame-unsupported", "unknown-option", "option-range", "option-integer", "style",
-         "segments-unsupported", "segment-frame-rule", "segments-sum", "segment-prompt", "size-menu", "duration-menu"],
+         "segments-unsupported", "segment-frame-rule", "segments-sum", "segment-prompt", "size-menu", "duration-menu",
+         "flf2v-needs-last-frame", "resize-method", "crop-to-16-9-size"],
 )
 def test_each_invalid_combination_is_rejected_with_what_is_allowed(kw, param, fragment):
     with pytest.raises(InvalidRequest) as info:
@@ -90,3 +95,28 @@ def test_valid_combinations_pass_and_are_recorded():
     assert s.task.value == "i2v"
     s = build_spec(CAT, VideoRequest(prompt="x", model="svd-xt", image=IMG, options={"motion_bucket_id": 180}))
     assert s.options == {"motion_bucket_id": 180} and s.num_frames == 14
+
+
+@pytest.mark.parametrize("image_size, expected", [((1000, 1000), (768, 768)), ((1920, 1080), (1024, 576)),
+                                                   ((1080, 1920), (576, 1024)), ((5000, 500), (1152, 448))])
+def test_maintain_aspect_ratio_takes_the_frame_from_the_image(image_size, expected):
+    """Segmind's default: the video keeps the image's aspect ratio at SVD's pixel count (1024x576),
+    on its 64-pixel grid; a panorama is held to 21:9."""
+    s = build_spec(CAT, VideoRequest(prompt="x", model="svd", image=IMG, resize_method="maintain_aspect_ratio"),
+                   image_size=image_size)
+    assert (s.width, s.height) == expected and s.resize_method == "maintain_aspect_ratio"
+    assert s.width * s.height <= 1024 * 576
+
+
+def test_maintain_aspect_ratio_and_an_explicit_size_conflict():
+    with pytest.raises(InvalidRequest, match="disagree") as info:
+        build_spec(CAT, VideoRequest(prompt="x", model="svd", image=IMG, size="1024x576",
+                                     resize_method="maintain_aspect_ratio"), image_size=(10, 10))
+    assert info.value.param == "size"
+
+
+def test_crop_to_16_9_picks_the_wide_size():
+    s = build_spec(CAT, VideoRequest(prompt="x", model="svd", image=IMG, resize_method="crop_to_16_9"),
+                   image_size=(1000, 1000))
+    assert (s.width, s.height, s.resize_method) == (1024, 576, "crop_to_16_9")
+    assert build_spec(CAT, VideoRequest(prompt="x", model="svd", image=IMG), image_size=(10, 10)).resize_method == "crop"

@@ -60,6 +60,7 @@ class CreateVideoBody(BaseModel):
     loras: list[LoraRef] | None = None
     last_frame: Any = None
     options: dict[str, float] = {}
+    resize_method: str | None = None
 
 
 class RemixBody(BaseModel):
@@ -164,6 +165,7 @@ def render_video(job: Job, expires_after: int = 0) -> dict[str, Any]:
         "prompts": [{"prompt": p, "frames": n} for p, n in spec.segments] or None,
         "loras": [{"name": n, "strength": w} for n, w in spec.loras] or None,
         "options": spec.options or None,
+        "resize_method": spec.resize_method if spec.input_image else None,
     }
 
 
@@ -262,6 +264,7 @@ def _model_object(entry) -> dict[str, Any]:
         "default_steps": entry.default_steps,
         "default_guidance": entry.default_guidance,
         "keyframes": entry.keyframes,
+        "last_frame_required": entry.last_frame_required,
         "loras": entry.loras,
         "prompt_travel": entry.prompt_travel,
         "options": [{"name": o.name, "type": o.kind.__name__, "min": o.lo, "max": o.hi, "default": o.default,

@@ -7,6 +7,7 @@ count a duration needs) are written into the spec so the response can echo them.
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,13 @@ from ..jobs import JobSpec, Task
 
 MAX_PROMPT_CHARS = 32000
 MAX_SEED = 2**32 - 1
+# How an input image becomes the video's frame (Segmind's resize_method, plus our default):
+#   crop                   cover the requested size and cut the overflow (never stretch);
+#   maintain_aspect_ratio  the video takes the image's aspect ratio at the model's default pixel count;
+#   crop_to_16_9           the video is 16:9 and the image is cropped to it.
+RESIZE_METHODS = ("crop", "maintain_aspect_ratio", "crop_to_16_9")
+# Beyond this the derived frame would be a sliver; wider images are cropped to it.
+MAX_ASPECT = 21 / 9
 
 
 @dataclass
@@ -42,6 +50,7 @@ class VideoRequest:
     loras: list[tuple[str, float]] | None = None
     style: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    resize_method: str | None = None
 
 
 def check_prompt(value: str | None, param: str, *, required: bool) -> str | None:
@@ -131,7 +140,50 @@ def resolve_frames(entry: ModelEntry, req: VideoRequest, fps: int) -> tuple[int,
     return n, seconds
 
 
-def build_spec(catalog: Catalog, req: VideoRequest, *, input_image: str | None = None) -> JobSpec:
+def _sixteen_nine(size: str) -> bool:
+    w, h = parse_size(size)
+    return w * 9 == h * 16
+
+
+def aspect_size(entry: ModelEntry, image_size: tuple[int, int]) -> tuple[int, int]:
+    """The frame for ``maintain_aspect_ratio``: the image's aspect ratio (within 21:9 either way) at no more
+    pixels than the model's default size, on the model's size grid."""
+    dw, dh = parse_size(entry.default_size)
+    aspect = min(max(image_size[0] / image_size[1], 1 / MAX_ASPECT), MAX_ASPECT)
+    m = entry.native_multiple
+    # Rounding down keeps the frame inside the pixel count the model was sized for.
+    width = max(m, int(math.sqrt(dw * dh * aspect)) // m * m)
+    height = max(m, int(math.sqrt(dw * dh / aspect)) // m * m)
+    return width, height
+
+
+def choose_size(entry: ModelEntry, size: str | None, resize: str, image_size: tuple[int, int] | None) -> tuple[int, int]:
+    if resize == "maintain_aspect_ratio" and image_size is not None:
+        if size is not None:
+            raise InvalidRequest(
+                f"size '{size}' and resize_method 'maintain_aspect_ratio' disagree: that method takes the size from "
+                "the input image. Send one of them.", param="size")
+        return aspect_size(entry, image_size)
+    if resize == "crop_to_16_9":
+        wide = [s for s in entry.sizes if _sixteen_nine(s)]
+        if not wide:
+            raise InvalidRequest(f"Model '{entry.id}' has no 16:9 size, so resize_method 'crop_to_16_9' cannot apply. "
+                                 f"Its sizes: {', '.join(entry.sizes)}.", param="resize_method")
+        if size is None:
+            size = entry.default_size if entry.default_size in wide else wide[0]
+        elif size in entry.sizes and not _sixteen_nine(size):
+            raise InvalidRequest(f"resize_method 'crop_to_16_9' needs a 16:9 size, not '{size}'. "
+                                 f"Model '{entry.id}' offers: {', '.join(wide)}.", param="size")
+    size = size or entry.default_size
+    if size not in entry.sizes:
+        raise InvalidRequest(f"Invalid size '{size}' for model '{entry.id}'. Allowed: {', '.join(entry.sizes)}.", param="size")
+    return parse_size(size)
+
+
+def build_spec(
+    catalog: Catalog, req: VideoRequest, *, input_image: str | None = None, image_size: tuple[int, int] | None = None,
+) -> JobSpec:
+    """``image_size`` is the decoded first frame's (width, height), when there is one."""
     prompt = check_prompt(req.prompt, "prompt", required=True)
     negative = check_prompt(req.negative_prompt, "negative_prompt", required=False)
     entry = catalog.resolve(req.model)
@@ -145,10 +197,12 @@ def build_spec(catalog: Catalog, req: VideoRequest, *, input_image: str | None =
             param=req.image_param if task is Task.I2V else "model",
         )
 
-    size = req.size or entry.default_size
-    if size not in entry.sizes:
-        raise InvalidRequest(f"Invalid size '{size}' for model '{entry.id}'. Allowed: {', '.join(entry.sizes)}.", param="size")
-    width, height = parse_size(size)
+    resize = req.resize_method or RESIZE_METHODS[0]
+    if resize not in RESIZE_METHODS:
+        raise InvalidRequest(f"Invalid resize_method '{resize}'. Allowed: {', '.join(RESIZE_METHODS)}.",
+                             param="resize_method")
+    width, height = choose_size(entry, req.size, resize, image_size)
+    size = f"{width}x{height}"
 
     fps = entry.fps if req.fps is None else req.fps
     _in_range(fps, *entry.fps_range, "fps", "fps")
@@ -164,6 +218,9 @@ def build_spec(catalog: Catalog, req: VideoRequest, *, input_image: str | None =
         raise InvalidRequest(f"Model '{entry.id}' does not take a last frame (keyframes); it takes only a first frame."
                              if Task.I2V in entry.tasks else f"Model '{entry.id}' takes no input images.",
                              param=req.last_image_param)
+    if entry.last_frame_required and req.last_image is None:
+        raise InvalidRequest(f"Model '{entry.id}' makes a video between a first and a last frame; send both "
+                             f"({req.image_param} and {req.last_image_param}).", param=req.last_image_param)
     segments: tuple[tuple[str, int], ...] = ()
     if req.segments:
         segments = check_segments(entry, req.segments)
@@ -211,4 +268,5 @@ def build_spec(catalog: Catalog, req: VideoRequest, *, input_image: str | None =
         loras=loras,
         style=req.style,
         options=options,
+        resize_method=resize,
     )

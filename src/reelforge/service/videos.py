@@ -39,11 +39,11 @@ class VideoService:
         self.settings = settings
 
     def submit(self, req: VideoRequest, *, account: str, surface: str, remixed_from: str | None = None) -> Job:
-        # Validate the parameters before touching the image so a bad request stores nothing.
-        spec = build_spec(self.catalog, req)
-        # Decode both images before storing either, so a bad one leaves nothing behind.
+        # Decode both images and validate everything before storing anything, so a bad request leaves
+        # nothing behind. The first frame's size can decide the video's (resize_method).
         first = self._decode(req.image, req.image_param)
         last = self._decode(req.last_image, req.last_image_param)
+        spec = build_spec(self.catalog, req, image_size=first.size if first is not None else None)
         if first is not None:
             spec = spec.replace(input_image=self._store_image(encode_png(first)))
         if last is not None:
