@@ -100,6 +100,8 @@ class Job:
     status: JobStatus
     spec: JobSpec
     progress: int = 0
+    # When the running attempt expects to finish (epoch seconds), from measured step times.
+    eta_at: float | None = None
     error: JobError | None = None
     created_at: float = 0.0
     started_at: float | None = None

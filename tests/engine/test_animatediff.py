@@ -18,6 +18,7 @@ from reelforge.engine.tiny.animatediff import (
 )
 from reelforge.errors import GenerationFailed, JobCancelled
 from reelforge.jobs import Task
+from tests.engine.progress import assert_steps_then_decode
 
 from .conftest import CPU, no_progress
 
@@ -187,10 +188,10 @@ def test_sd_base_without_motion_adapter_is_unavailable(models):
         load_adapter(make_entry(source=str(models["sd"])), models["root"], CPU, torch.float32)
 
 
-def test_on_step_reports_every_step_in_order(adapter):
+def test_on_step_reports_every_step_then_every_decode_call(adapter):
     calls = []
     adapter.generate(req(num_inference_steps=5), lambda done, total: calls.append((done, total)))
-    assert calls == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+    assert_steps_then_decode(calls, steps=5)
 
 
 def test_cancel_aborts_at_step_two_and_the_adapter_stays_usable(adapter, models, entry, baseline):

@@ -10,6 +10,7 @@ from reelforge.engine.adapters.base import GenerateRequest
 from reelforge.engine.loader import load_adapter
 from reelforge.errors import GenerationFailed, JobCancelled
 from reelforge.jobs import Task
+from tests.engine.progress import assert_steps_then_decode
 
 CPU = torch.device("cpu")
 
@@ -96,10 +97,10 @@ def test_negative_prompt_only_acts_through_true_cfg_scale(adapter):
     assert not np.array_equal(true_cfg, adapter.generate(other_negative, no_progress))
 
 
-def test_on_step_reports_every_step_in_order(adapter):
+def test_on_step_reports_every_step_then_every_decode_call(adapter):
     calls = []
     adapter.generate(request(num_inference_steps=5), lambda done, total: calls.append((done, total)))
-    assert calls == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+    assert_steps_then_decode(calls, steps=5)
 
 
 def test_cancel_from_on_step_aborts_and_the_adapter_stays_usable(adapter, models_dir):

@@ -267,6 +267,22 @@ def test_heartbeat_extends_lease_and_progress_never_decreases(store):
     assert store.get(job.id).progress == 100
 
 
+def test_heartbeat_records_the_eta_and_leaving_the_run_clears_it(store):
+    store.create(SPEC)
+    job = store.claim("w1", lease_seconds=30)
+    assert job.eta_at is None
+    store.heartbeat(job.id, "w1", progress=10, lease_seconds=30, eta_at=1234.5)
+    assert store.get(job.id).eta_at == 1234.5
+    store.heartbeat(job.id, "w1", lease_seconds=30)  # no new estimate keeps the last one
+    assert store.get(job.id).eta_at == 1234.5
+    store.release(job.id, "w1")
+    assert store.get(job.id).eta_at is None
+    job = store.claim("w1", lease_seconds=30)
+    store.heartbeat(job.id, "w1", lease_seconds=30, eta_at=99.0)
+    assert store.complete(job.id, "w1", {"artifacts": {}})
+    assert store.get(job.id).eta_at is None
+
+
 def test_heartbeat_from_a_stranger_is_not_owned_and_changes_nothing(store):
     store.create(SPEC)
     job = store.claim("w1", 30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -147,6 +148,8 @@ def render_video(job: Job, expires_after: int = 0) -> dict[str, Any]:
         "model": spec.model,
         "status": status.value,
         "progress": job.progress,
+        # Extension: seconds until the running attempt should finish, from its measured step times.
+        "eta_seconds": max(0, round(job.eta_at - time.time())) if job.eta_at and status is JobStatus.IN_PROGRESS else None,
         "created_at": int(job.created_at),
         "completed_at": completed_at,
         "expires_at": completed_at + expires_after if completed_at and expires_after else None,

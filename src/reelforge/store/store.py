@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import threading
 import re
+import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -197,7 +198,7 @@ class JobStore:
             .values(
                 status=IN_PROGRESS, attempts=jobs.c.attempts + 1, lease_owner=worker_id,
                 lease_expires_at=now + lease_seconds, started_at=sa.func.coalesce(jobs.c.started_at, now),
-                progress=0, updated_at=now,
+                progress=0, eta_at=None, updated_at=now,
             )
             .returning(*jobs.c)
         )
@@ -211,10 +212,13 @@ class JobStore:
         return _job(row)
 
     def heartbeat(
-        self, job_id: str, worker_id: str, *, progress: int | None = None, lease_seconds: float
+        self, job_id: str, worker_id: str, *, progress: int | None = None, lease_seconds: float,
+        eta_at: float | None = None,
     ) -> Heartbeat:
         now = time.time()
         values: dict[str, Any] = {"lease_expires_at": now + lease_seconds, "updated_at": now}
+        if eta_at is not None:
+            values["eta_at"] = eta_at
         if progress is not None:
             p = min(max(int(progress), 0), 100)
             values["progress"] = sa.case((jobs.c.progress < p, p), else_=jobs.c.progress)
@@ -243,7 +247,7 @@ class JobStore:
         stmt = (
             sa.update(jobs)
             .where(*_owned(job_id, worker_id))
-            .values(status=QUEUED, lease_owner=None, lease_expires_at=None, progress=0, updated_at=now)
+            .values(status=QUEUED, lease_owner=None, lease_expires_at=None, progress=0, eta_at=None, updated_at=now)
             .returning(jobs.c.attempts)
         )
         with self._write() as conn:
@@ -265,7 +269,8 @@ class JobStore:
         stmt = (
             sa.update(jobs)
             .where(*_owned(job_id, worker_id), *where)
-            .values(status=status, completed_at=now, updated_at=now, lease_owner=None, lease_expires_at=None, **values)
+            .values(status=status, completed_at=now, updated_at=now, lease_owner=None, lease_expires_at=None, eta_at=None,
+                    **values)
             .returning(jobs.c.attempts)
         )
         with self._write() as conn:
@@ -328,7 +333,7 @@ class JobStore:
                 completed_at=sa.case((cancel, now), (retry, sa.null()), else_=now),
                 error_code=sa.case((cancel, "cancelled"), (retry, sa.null()), else_="lease_expired"),
                 error_message=sa.case((cancel, CANCEL_MESSAGE), (retry, sa.null()), else_=gave_up),
-                lease_owner=None, lease_expires_at=None, updated_at=now,
+                lease_owner=None, lease_expires_at=None, eta_at=None, updated_at=now,
             )
             .returning(jobs.c.id, jobs.c.status, jobs.c.attempts)
         )
@@ -365,11 +370,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # busy_timeout first: switching the file to WAL itself may wait for a lock.
     cur.execute("PRAGMA busy_timeout = 30000")
     # WAL: readers (API polls) never block the writer (workers) or each other.
-    cur.execute("PRAGMA journal_mode = WAL")
+    _switch_to_wal(cur)
     # In WAL mode NORMAL survives any process crash; only a power loss can drop the last commits.
     cur.execute("PRAGMA synchronous = NORMAL")
     cur.execute("PRAGMA foreign_keys = ON")
     cur.close()
+
+
+def _switch_to_wal(cur: Any) -> None:
+    """Switching a new file to WAL needs it unlocked, and SQLite answers "database is locked" at once
+    rather than through busy_timeout; that happens when the API and the workers open a brand-new
+    database together and one is migrating it. The mode is stored in the file, so wait and retry."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _valid_id(job_id: Any) -> bool:

@@ -35,6 +35,8 @@ jobs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("spec", sa.JSON(), nullable=False),
     sa.Column("progress", sa.Integer(), nullable=False, server_default="0"),
+    # An absolute time (not seconds left) so it stays right between heartbeats; None until measured.
+    sa.Column("eta_at", sa.Double(), nullable=True),
     sa.Column("error_code", sa.String(64), nullable=True),
     sa.Column("error_message", sa.Text(), nullable=True),
     sa.Column("created_at", sa.Double(), nullable=False),

@@ -9,6 +9,7 @@ checking for cancellation costs nothing between steps.
 from __future__ import annotations
 
 import threading
+import time
 
 from ..errors import JobCancelled, LeaseLost, WorkerStopping
 from ..store import JobStore
@@ -26,6 +27,8 @@ class JobControl:
         self.interval = min(interval, lease_seconds / 3)
         self.stopping = stopping
         self.progress = 0
+        self.eta_at: float | None = None
+        self._first_tick: tuple[float, int] | None = None
         self.cancelled = threading.Event()
         self.lost = threading.Event()
         self._done = threading.Event()
@@ -46,7 +49,8 @@ class JobControl:
 
     def beat(self) -> None:
         progress = self.progress if self.progress != self._written else None
-        hb = self.store.heartbeat(self.job_id, self.worker_id, progress=progress, lease_seconds=self.lease_seconds)
+        hb = self.store.heartbeat(
+            self.job_id, self.worker_id, progress=progress, lease_seconds=self.lease_seconds, eta_at=self.eta_at)
         if progress is not None:
             self._written = progress
         if not hb.owned:
@@ -66,6 +70,19 @@ class JobControl:
         self.progress = max(self.progress, min(99, int(percent)))
 
     def on_step(self, done: int, total: int) -> None:
-        # Denoising is the first 90%; decoding and encoding fill the rest.
+        # Steps and decode ticks are the first 90%; encoding and storing fill the rest.
         self.set_progress(90 * done / max(total, 1))
+        self._estimate(done, total)
         self.check()
+
+    def _estimate(self, done: int, total: int) -> None:
+        """ETA from the measured pace since the first tick; loading and text encoding come before
+        the first tick, so they do not inflate the per-step time."""
+        now = time.monotonic()
+        if self._first_tick is None:
+            self._first_tick = (now, done)
+            return
+        start, first = self._first_tick
+        if done > first:
+            per_tick = (now - start) / (done - first)
+            self.eta_at = time.time() + per_tick * max(total - done, 0)

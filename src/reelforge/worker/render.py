@@ -73,16 +73,23 @@ def _chain(engine: "Engine", entry: ModelEntry, req, segments, on_step: OnStep) 
 
     Every segment keeps all its frames (the junction frame appears twice) so the video has exactly
     the frame count the job promised."""
-    steps = req.num_inference_steps
-    total = steps * len(segments)
     clips = []
     image = req.image
+    finished = 0  # ticks of the segments already done
     for i, seg in enumerate(segments):
         last = req.last_image if i == len(segments) - 1 else None
         part = dataclasses.replace(req, prompt=seg.prompt, num_frames=seg.num_frames, image=image, last_image=last,
                                    seed=req.seed + i, segments=())
-        offset = i * steps
-        clip = engine.run(entry, part, lambda done, _t, offset=offset: on_step(offset + done, total))
+        seen = [0]
+
+        def step(done: int, total: int, i: int = i, seen: list[int] = seen) -> None:
+            # One monotone span over all segments: the ones still to come are assumed to take as
+            # many ticks (steps + decode) as this one.
+            seen[0] = total
+            on_step(finished + done, finished + total * (len(segments) - i))
+
+        clip = engine.run(entry, part, step)
+        finished += seen[0]
         clips.append(clip)
         image = Image.fromarray(clip[-1])
     return np.concatenate(clips, axis=0)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -33,11 +34,13 @@ import torch
 from diffusers import AnimateDiffPipeline, MotionAdapter
 
 from ...errors import GenerationFailed, ModelUnavailable
-from .base import Adapter, GenerateRequest, OnStep, to_uint8_frames, video_call_kwargs
+from .base import Adapter, GenerateRequest, OnStep, Progress, to_uint8_frames, video_call_kwargs
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
 
+# Frames per VAE decode call; diffusers' default, fixed here so progress can count the calls.
+DECODE_CHUNK = 16
 _SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
@@ -218,6 +221,8 @@ class AnimateDiffAdapter(Adapter):
         # A1111/Novita count the last layer as 1; diffusers counts the layers skipped.
         clip_skip = int(clip_skip) - 1 if clip_skip is not None and int(clip_skip) > 1 else None
         prompt = self._prompt(pipe, req)
+        # The pipeline decodes DECODE_CHUNK frames per VAE call.
+        progress = Progress(on_step, req.num_inference_steps + math.ceil(req.num_frames / DECODE_CHUNK))
         names: list[str] = []
         try:
             for i, lora in enumerate(req.loras):
@@ -229,10 +234,11 @@ class AnimateDiffAdapter(Adapter):
                 names.append(name)
             if names:
                 pipe.set_adapters(names, adapter_weights=[float(lora.scale) for lora in req.loras])
-            with _clip_skip_compat(pipe, clip_skip):
+            with _clip_skip_compat(pipe, clip_skip), progress.decoding(pipe.vae):
                 out = pipe(
-                    **{**video_call_kwargs(req, on_step), "prompt": prompt},
+                    **{**video_call_kwargs(req, progress), "prompt": prompt},
                     clip_skip=clip_skip,
+                    decode_chunk_size=DECODE_CHUNK,
                     **self.call_kwargs,
                 )
         finally:

@@ -7,10 +7,11 @@ onto the pipeline's call and its output onto frames.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -102,8 +103,63 @@ def seeded_generator(seed: int) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(seed)
 
 
-def video_call_kwargs(req: GenerateRequest, on_step: OnStep) -> dict[str, Any]:
+class Progress:
+    """One monotone ``on_step(done, total)`` sequence across a job's stages: text-to-image steps,
+    denoising steps and VAE decode calls, of one pipeline or several (segments, two-stage models).
+
+    ``total`` is planned up front so the percentage and ETA mean something from the first tick;
+    if a stage turns out longer than planned (a scheduler that changes the step count, a tiled
+    decode), the total grows rather than the count overshooting it.
+    """
+
+    def __init__(self, on_step: OnStep, total: int):
+        self.on_step = on_step
+        self.total = total
+        self.done = 0
+
+    def tick(self) -> None:
+        self.done += 1
+        self.total = max(self.total, self.done)
+        self.on_step(self.done, self.total)
+
+    def step_callback(self, planned_steps: int) -> Callable[..., dict[str, Any]]:
+        """A ``callback_on_step_end`` ticking once per step; ``planned_steps`` is what ``total`` assumed.
+
+        Whatever ``on_step`` raises propagates out of the pipeline call, which stops it before the
+        next step and before the VAE decode; that is how cancel works (setting ``pipe._interrupt``
+        would still decode and return a half-denoised video).
+        """
+
+        def callback(pipe, step: int, timestep, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+            actual = getattr(pipe, "num_timesteps", None)
+            if step == 0 and actual and actual != planned_steps:
+                # The scheduler changed the step count: the pipeline's count is the truth.
+                self.total += actual - planned_steps
+            self.tick()
+            return callback_kwargs
+
+        return callback
+
+    @contextlib.contextmanager
+    def decoding(self, vae: torch.nn.Module) -> Iterator[None]:
+        """Tick once per call of ``vae.decoder`` while the block runs.
+
+        VAEs decode a video in pieces (Wan per latent frame, CogVideoX per frame pair, AnimateDiff
+        per chunk of frames, any tiled VAE per tile), and every piece goes through ``decoder``; a
+        hook there gives decode progress without re-implementing any decode loop. Raising from
+        ``on_step`` (cancel) stops the decode between pieces.
+        """
+        hook = vae.decoder.register_forward_hook(lambda module, args, output: self.tick())
+        try:
+            yield
+        finally:
+            hook.remove()
+
+
+def video_call_kwargs(req: GenerateRequest, progress: "Progress | OnStep") -> dict[str, Any]:
     """The arguments every diffusers video pipeline takes the same way; adapters add their own."""
+    if not isinstance(progress, Progress):
+        progress = Progress(progress, req.num_inference_steps)
     return dict(
         prompt=req.prompt,
         negative_prompt=req.negative_prompt,
@@ -114,25 +170,13 @@ def video_call_kwargs(req: GenerateRequest, on_step: OnStep) -> dict[str, Any]:
         guidance_scale=req.guidance_scale,
         generator=seeded_generator(req.seed),
         output_type="np",
-        callback_on_step_end=step_callback(on_step, req.num_inference_steps),
+        callback_on_step_end=progress.step_callback(req.num_inference_steps),
     )
 
 
-def step_callback(on_step: OnStep, default_total: int) -> Callable[..., dict[str, Any]]:
-    """A ``callback_on_step_end`` that reports (done, total) after each step.
-
-    Whatever ``on_step`` raises propagates out of the pipeline call, which stops it
-    before the next step and before the VAE decode; that is how cancel works
-    (setting ``pipe._interrupt`` would still decode and return a half-denoised video).
-    """
-
-    def callback(pipe, step: int, timestep, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
-        # The pipeline's own count is the truth when a scheduler changes the step count.
-        total = getattr(pipe, "num_timesteps", None) or default_total
-        on_step(step + 1, total)
-        return callback_kwargs
-
-    return callback
+def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:
+    """Latent frames of a causal video VAE (first frame alone, then one per ``temporal_compression``)."""
+    return (num_frames - 1) // temporal_compression + 1
 
 
 def to_uint8_frames(frames: np.ndarray, req: GenerateRequest) -> np.ndarray:

@@ -17,7 +17,7 @@ import torch
 from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
 
 from ...errors import GenerationFailed
-from .base import Adapter, GenerateRequest, OnStep, to_uint8_frames, video_call_kwargs
+from .base import Adapter, GenerateRequest, OnStep, Progress, latent_frames, to_uint8_frames, video_call_kwargs
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -99,8 +99,11 @@ class CogVideoXAdapter(Adapter):
 
     def generate(self, req: GenerateRequest, on_step: OnStep) -> np.ndarray:
         self._check(req)
+        # CogVideoX's VAE decodes two latent frames per decoder call.
+        latents = latent_frames(req.num_frames, self.pipe.vae_scale_factor_temporal)
+        progress = Progress(on_step, req.num_inference_steps + max(latents // 2, 1))
         kwargs: dict[str, Any] = dict(
-            video_call_kwargs(req, on_step),
+            video_call_kwargs(req, progress),
             # The transformer has exactly this many text positions (226 on real weights).
             max_sequence_length=self.transformer_config.max_text_seq_length,
             **self.call_kwargs,
@@ -109,5 +112,6 @@ class CogVideoXAdapter(Adapter):
             kwargs["use_dynamic_cfg"] = bool(req.options["use_dynamic_cfg"])
         if self.task == "i2v":
             kwargs["image"] = req.image.convert("RGB")
-        out = self.pipe(**kwargs)
+        with progress.decoding(self.pipe.vae):
+            out = self.pipe(**kwargs)
         return to_uint8_frames(out.frames, req)

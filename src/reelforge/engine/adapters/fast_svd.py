@@ -29,8 +29,8 @@ import torch
 from diffusers import AutoPipelineForText2Image, DiffusionPipeline
 
 from ...errors import GenerationFailed, ModelUnavailable
-from .base import Adapter, GenerateRequest, OnStep, seeded_generator
-from .svd import Progress, SVDAdapter
+from .base import Adapter, GenerateRequest, OnStep, Progress, seeded_generator
+from .svd import SVDAdapter
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry

@@ -23,7 +23,7 @@ from diffusers import HunyuanVideoPipeline
 from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video import DEFAULT_PROMPT_TEMPLATE
 
 from ...errors import GenerationFailed
-from .base import Adapter, GenerateRequest, OnStep, to_uint8_frames, video_call_kwargs
+from .base import Adapter, GenerateRequest, OnStep, Progress, to_uint8_frames, video_call_kwargs
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -84,12 +84,15 @@ class HunyuanAdapter(Adapter):
         self._check(req)
         # guidance_scale is the embedded (distilled) guidance, see the module docstring; the negative
         # prompt only counts with true CFG, below.
-        kwargs: dict[str, Any] = video_call_kwargs(req, on_step)
+        # One decoder call for the whole clip, unless the VAE tiles it (then the total grows per tile).
+        progress = Progress(on_step, req.num_inference_steps + 1)
+        kwargs: dict[str, Any] = video_call_kwargs(req, progress)
         del kwargs["negative_prompt"]
         kwargs.update(prompt_template=self.prompt_template, **self.call_kwargs)
         true_cfg = float(req.options.get("true_cfg_scale", 1.0))
         if true_cfg > 1.0 and req.negative_prompt:
             kwargs["true_cfg_scale"] = true_cfg
             kwargs["negative_prompt"] = req.negative_prompt
-        out = self.pipe(**kwargs)
+        with progress.decoding(self.pipe.vae):
+            out = self.pipe(**kwargs)
         return to_uint8_frames(out.frames, req)

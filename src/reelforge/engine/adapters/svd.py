@@ -36,7 +36,7 @@ from diffusers import StableVideoDiffusionPipeline
 from PIL import Image, ImageOps
 
 from ...errors import GenerationFailed
-from .base import Adapter, GenerateRequest, OnStep, seeded_generator, to_uint8_frames
+from .base import Adapter, GenerateRequest, OnStep, Progress, seeded_generator, to_uint8_frames
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -51,33 +51,6 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 # On CUDA, decoding 25 frames at 1024x576 in one go needs far more memory than the UNet;
 # diffusers' own example uses 8. Smaller chunks lose some temporal smoothness at chunk seams.
 ACCELERATOR_DECODE_CHUNK = 8
-
-
-class Progress:
-    """One monotone ``on_step(done, total)`` sequence across stages (denoise, decode, a second pipeline)."""
-
-    def __init__(self, on_step: OnStep, total: int):
-        self.on_step = on_step
-        self.total = total
-        self.done = 0
-
-    def tick(self) -> None:
-        self.done += 1
-        self.total = max(self.total, self.done)
-        self.on_step(self.done, self.total)
-
-    def step_callback(self, planned_steps: int) -> Callable[..., dict[str, Any]]:
-        """A ``callback_on_step_end`` ticking once per step; ``planned_steps`` is what ``total`` assumed."""
-
-        def callback(pipe, step: int, timestep, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
-            actual = getattr(pipe, "num_timesteps", None)
-            if step == 0 and actual and actual != planned_steps:
-                # The scheduler changed the step count: the pipeline's count is the truth.
-                self.total += actual - planned_steps
-            self.tick()
-            return callback_kwargs
-
-        return callback
 
 
 @dataclass(frozen=True)
@@ -187,8 +160,7 @@ class SVDAdapter(Adapter):
         """Animate ``image`` for ``req``, ticking ``progress`` once per step and per decode chunk."""
         self._check(req)
         call = self.settings(req)
-        hook = self.pipe.vae.decoder.register_forward_hook(lambda module, args, output: progress.tick())
-        try:
+        with progress.decoding(self.pipe.vae):
             out = self.pipe(
                 image=fit_image(image, req.width, req.height),
                 height=req.height,
@@ -205,6 +177,4 @@ class SVDAdapter(Adapter):
                 output_type="np",
                 callback_on_step_end=progress.step_callback(req.num_inference_steps),
             )
-        finally:
-            hook.remove()
         return to_uint8_frames(out.frames, req)

@@ -28,7 +28,7 @@ import torch
 from diffusers import DiffusionPipeline, WanImageToVideoPipeline, WanPipeline
 
 from ...errors import GenerationFailed, ModelUnavailable
-from .base import Adapter, GenerateRequest, OnStep, to_uint8_frames, video_call_kwargs
+from .base import Adapter, GenerateRequest, OnStep, Progress, latent_frames, to_uint8_frames, video_call_kwargs
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -157,8 +157,10 @@ class WanAdapter(Adapter):
         pipe = self._pipeline_for(req)
         self._check(pipe, req)
         pipe.scheduler = self._scheduler(req)
+        # Wan's VAE decodes one latent frame per decoder call.
+        progress = Progress(on_step, req.num_inference_steps + latent_frames(req.num_frames, pipe.vae_scale_factor_temporal))
         kwargs: dict[str, Any] = dict(
-            video_call_kwargs(req, on_step),
+            video_call_kwargs(req, progress),
             **self.call_kwargs,
         )
         # The low-noise expert's guidance (Wan 2.2 A14B); it defaults to guidance_scale there, and a
@@ -169,5 +171,6 @@ class WanAdapter(Adapter):
             kwargs["image"] = req.image.convert("RGB")
             if req.last_image is not None:
                 kwargs["last_image"] = req.last_image.convert("RGB")
-        out = pipe(**kwargs)
+        with progress.decoding(pipe.vae):
+            out = pipe(**kwargs)
         return to_uint8_frames(out.frames, req)
