@@ -66,6 +66,44 @@ class Unavailable(ReelforgeError):
     code = "unavailable"
 
 
+class Unauthenticated(ReelforgeError):
+    """No API key, or one that is unknown or revoked."""
+
+    code = "invalid_api_key"
+
+
+class InsufficientCredits(ReelforgeError):
+    """The job costs more than the account holds; nothing was charged or queued."""
+
+    code = "insufficient_credits"
+
+    def __init__(self, required: int, available: int):
+        super().__init__(f"This video costs {required} credits and the account has {available}.")
+        self.required = required
+        self.available = available
+
+
+class RateLimited(ReelforgeError):
+    code = "rate_limit_exceeded"
+
+    def __init__(self, limit: int, window: int, retry_after: int):
+        super().__init__(f"Rate limit reached: {limit} requests per {window} s for this API key. "
+                         f"Retry in {retry_after} s.")
+        self.retry_after = retry_after
+
+
+class IdempotencyInFlight(Conflict):
+    """A request with this Idempotency-Key is still being processed."""
+
+    code = "idempotency_key_in_use"
+
+
+class IdempotencyMismatch(InvalidRequest):
+    """The Idempotency-Key was used before with a different request."""
+
+    code = "idempotency_key_reused"
+
+
 # --- Raised inside workers; never reach HTTP directly, but end up on the job row. ---
 
 

@@ -116,6 +116,9 @@ class Job:
     remixed_from: str | None = None
     # Filled on completion: artifact keys, the frame count and fps actually encoded, timings.
     result: dict[str, Any] = field(default_factory=dict)
+    # Credits taken at creation; given back once if the job fails or is cancelled.
+    charge: int = 0
+    refunded: bool = False
 
     @property
     def finished(self) -> bool:

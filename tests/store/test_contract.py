@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
@@ -10,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from tests.pgcluster import create_database
+from tests.store.conftest import run_threads
 
 from reelforge.errors import InvalidRequest, JobNotFound
 from reelforge.jobs import JobSpec, JobStatus, Task
@@ -24,49 +23,9 @@ SPEC = JobSpec(
 GAVE_UP = "The worker running this job stopped responding 3 times (lease expired); giving up after 3 attempts."
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/not-yet-created/jobs.sqlite3"
-    # Looked up lazily so `-k sqlite` runs without starting PostgreSQL.
-    server = request.getfixturevalue("postgres_url")
-    return create_database(server, f"store_{uuid.uuid4().hex[:16]}")
-
-
-@pytest.fixture
-def store(store_url: str):
-    s = JobStore(store_url)
-    s.migrate()
-    yield s
-    s.close()
-
-
 def expire(job) -> float:
     """A moment just after the job's lease ran out."""
     return job.lease_expires_at + 1
-
-
-def run_threads(n: int, target) -> list:
-    """Run target(i) in n threads started together; re-raise the first error."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-    errors: list[BaseException] = []
-
-    def body(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = target(i)
-        except BaseException as e:  # surfaced below: an exception in a thread must fail the test
-            errors.append(e)
-
-    threads = [threading.Thread(target=body, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    if errors:
-        raise errors[0]
-    return results
 
 
 # --- schema ---

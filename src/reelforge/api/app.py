@@ -14,6 +14,7 @@ from ..service.videos import VideoService
 from ..settings import Settings
 from ..store import JobStore
 from . import errors, openai
+from .auth import RateLimitHeaders
 from .limits import BodyLimit
 
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
     app.state.settings = settings
     app.state.service = VideoService(store, artifacts, catalog, settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    app.add_middleware(RateLimitHeaders)
     errors.install(app)
     errors.register_renderer("/v1/", openai.render_error)
     app.include_router(openai.router)

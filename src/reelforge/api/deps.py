@@ -9,9 +9,3 @@ from ..service.videos import VideoService
 
 def service(request: Request) -> VideoService:
     return request.app.state.service
-
-
-def account(request: Request) -> str:
-    # Accounts and API keys arrive with the accounts issue; until then everything belongs to the
-    # single local account.
-    return "local"

@@ -23,7 +23,11 @@ log = logging.getLogger("reelforge.api")
 # Most specific class first.
 STATUS: tuple[tuple[type[e.ReelforgeError], int], ...] = (
     (e.PayloadTooLarge, 413),
+    (e.IdempotencyMismatch, 422),
     (e.InvalidRequest, 400),
+    (e.Unauthenticated, 401),
+    (e.InsufficientCredits, 402),
+    (e.RateLimited, 429),
     (e.NotFound, 404),
     (e.Conflict, 409),
     (e.Unavailable, 503),
@@ -51,10 +55,13 @@ def _generic(request: Request, exc: e.ReelforgeError, status: int) -> Response:
 
 def render(request: Request, exc: e.ReelforgeError, status: int | None = None) -> Response:
     status = status_for(exc) if status is None else status
-    for prefix, renderer in _renderers:
-        if request.url.path.startswith(prefix):
-            return renderer(request, exc, status)
-    return _generic(request, exc, status)
+    response = next((renderer for prefix, renderer in _renderers if request.url.path.startswith(prefix)), _generic)(
+        request, exc, status)
+    if isinstance(exc, e.RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, e.IdempotencyInFlight):
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def _validation_message(err: dict) -> tuple[str, str | None]:

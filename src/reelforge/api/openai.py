@@ -10,14 +10,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import InvalidRequest, JobNotFound, ReelforgeError
+from ..accounts import Account
+from ..errors import InsufficientCredits, InvalidRequest, JobNotFound, RateLimited, ReelforgeError
 from ..jobs import Job, JobStatus
 from ..media.inputs import parse_data_url
 from ..media.urlfetch import fetch_url
 from ..service.specs import VideoRequest
-from ..service.videos import VideoService
+from ..service.videos import Submitted, VideoService
 from .content import artifact_response
-from .deps import account, service
+from .auth import creator, reader
+from .deps import service
+from .idempotency import idempotency, replay_headers
 from .forms import is_upload, read_body
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -172,8 +175,10 @@ def render_video(job: Job, expires_after: int = 0) -> dict[str, Any]:
     }
 
 
-def _video_response(request: Request, job: Job) -> JSONResponse:
-    headers = {} if job.finished else {"openai-poll-after-ms": POLL_AFTER_MS}
+def _video_response(request: Request, job: Job, headers: dict[str, str] | None = None) -> JSONResponse:
+    headers = dict(headers or {})
+    if not job.finished:
+        headers["openai-poll-after-ms"] = POLL_AFTER_MS
     return JSONResponse(render_video(job, request.app.state.settings.artifact_ttl), headers=headers)
 
 
@@ -181,14 +186,16 @@ def _video_response(request: Request, job: Job) -> JSONResponse:
 
 
 @router.post("/videos", summary="Create a video")
-async def create_video(request: Request, svc: VideoService = Depends(service), acct: str = Depends(account)):
+async def create_video(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(creator())):
     data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
     body = _parse(CreateVideoBody, data)
+    idem = idempotency(request, "openai:create", data)
 
-    def submit() -> Job:
-        return svc.submit(_to_request(body, svc.settings), account=acct, surface=SURFACE)
+    def submit() -> Submitted:
+        return svc.submit(_to_request(body, svc.settings), account=acct, surface=SURFACE, idempotency=idem)
 
-    return _video_response(request, await run_in_threadpool(submit))
+    done = await run_in_threadpool(submit)
+    return _video_response(request, done.job, replay_headers(done.replayed))
 
 
 @router.get("/videos", summary="List videos")
@@ -198,9 +205,9 @@ def list_videos(
     limit: int = Query(20),
     order: Literal["asc", "desc"] = "desc",
     svc: VideoService = Depends(service),
-    acct: str = Depends(account),
+    acct: Account = Depends(reader()),
 ):
-    page = svc.list(account=acct, after=job_id(after) if after else None, limit=limit, order=order)
+    page = svc.list(account=acct.id, after=job_id(after) if after else None, limit=limit, order=order)
     ttl = request.app.state.settings.artifact_ttl
     data = [render_video(j, ttl) for j in page.jobs]
     return {
@@ -213,28 +220,33 @@ def list_videos(
 
 
 @router.get("/videos/{video_id}", summary="Retrieve a video")
-def retrieve_video(request: Request, video_id: str, svc: VideoService = Depends(service), acct: str = Depends(account)):
-    return _video_response(request, svc.get(job_id(video_id), account=acct))
+def retrieve_video(request: Request, video_id: str, svc: VideoService = Depends(service),
+                   acct: Account = Depends(reader())):
+    return _video_response(request, svc.get(job_id(video_id), account=acct.id))
 
 
 @router.delete("/videos/{video_id}", summary="Delete a video (cancels it first if it has not finished)")
-def delete_video(video_id: str, svc: VideoService = Depends(service), acct: str = Depends(account)):
-    job = svc.delete(job_id(video_id), account=acct)
+def delete_video(video_id: str, svc: VideoService = Depends(service), acct: Account = Depends(reader())):
+    job = svc.delete(job_id(video_id), account=acct.id)
     return {"id": ID_PREFIX + job.id, "object": "video.deleted", "deleted": True}
 
 
 @router.post("/videos/{video_id}/cancel", summary="Cancel a queued or running video (extension)")
-def cancel_video(request: Request, video_id: str, svc: VideoService = Depends(service), acct: str = Depends(account)):
-    return _video_response(request, svc.cancel(job_id(video_id), account=acct))
+def cancel_video(request: Request, video_id: str, svc: VideoService = Depends(service),
+                 acct: Account = Depends(reader())):
+    return _video_response(request, svc.cancel(job_id(video_id), account=acct.id))
 
 
 @router.post("/videos/{video_id}/remix", summary="Remix a video with a new prompt")
 async def remix_video(
-    request: Request, video_id: str, svc: VideoService = Depends(service), acct: str = Depends(account)
+    request: Request, video_id: str, svc: VideoService = Depends(service), acct: Account = Depends(creator())
 ):
-    body = _parse(RemixBody, await read_body(request, max_bytes=svc.settings.max_upload_bytes))
-    job = await run_in_threadpool(svc.remix, job_id(video_id), body.prompt, account=acct, surface=SURFACE)
-    return _video_response(request, job)
+    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    body = _parse(RemixBody, data)
+    idem = idempotency(request, f"openai:remix:{video_id}", data)
+    done = await run_in_threadpool(svc.remix, job_id(video_id), body.prompt, account=acct, surface=SURFACE,
+                                   idempotency=idem)
+    return _video_response(request, done.job, replay_headers(done.replayed))
 
 
 @router.get("/videos/{video_id}/content", summary="Download the video, its thumbnail or its spritesheet")
@@ -242,9 +254,9 @@ def video_content(
     video_id: str,
     variant: str = "video",
     svc: VideoService = Depends(service),
-    acct: str = Depends(account),
+    acct: Account = Depends(reader()),
 ) -> Response:
-    content = svc.content(job_id(video_id), variant, account=acct)
+    content = svc.content(job_id(video_id), variant, account=acct.id)
     return artifact_response(svc.artifacts, content)
 
 
@@ -283,26 +295,34 @@ def _model_object(entry) -> dict[str, Any]:
 
 
 @router.get("/models", summary="List models")
-def list_models(svc: VideoService = Depends(service)):
+def list_models(svc: VideoService = Depends(service), _: Account = Depends(reader())):
     return {"object": "list", "data": [_model_object(e) for e in svc.catalog]}
 
 
 @router.get("/models/{model_id}", summary="Retrieve a model")
-def retrieve_model(model_id: str, svc: VideoService = Depends(service)):
+def retrieve_model(model_id: str, svc: VideoService = Depends(service), _: Account = Depends(reader())):
     return _model_object(svc.catalog.resolve(model_id, param="model_id"))
 
 
 # --- the OpenAI error envelope -----------------------------------------------------------------
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
-          409: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
+          409: "invalid_request_error", 422: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
           429: "rate_limit_exceeded", 503: "server_error", 500: "server_error"}
 
 
 def render_error(request: Request, exc: ReelforgeError, status: int) -> Response:
-    body = {"error": {"message": exc.message, "type": _TYPES.get(status, "server_error"), "param": exc.param, "code": exc.code}}
+    kind, code = _TYPES.get(status, "server_error"), exc.code
     headers = {}
-    if status == 409:
-        # The SDK retries 409 by default; a wrong job state will not fix itself within a retry.
+    if isinstance(exc, InsufficientCredits):
+        # OpenAI reports an exhausted balance as 429 insufficient_quota; waiting will not refill it.
+        status, kind, code = 429, "insufficient_quota", "insufficient_quota"
         headers["x-should-retry"] = "false"
+    elif isinstance(exc, RateLimited):
+        headers["retry-after-ms"] = str(exc.retry_after * 1000)  # the SDK prefers it to Retry-After
+    elif status == 409 and exc.code != "idempotency_key_in_use":
+        # The SDK retries 409 by default; a wrong job state will not fix itself within a retry
+        # (an Idempotency-Key still in flight will, so that one is retried).
+        headers["x-should-retry"] = "false"
+    body = {"error": {"message": exc.message, "type": kind, "param": exc.param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)

@@ -8,13 +8,15 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from ..accounts import Account
 from ..artifacts.base import ArtifactStore
 from ..catalog import Catalog
 from ..errors import Conflict, InvalidRequest
-from ..jobs import Job, JobStatus
+from ..jobs import Job, JobSpec, JobStatus
 from ..media.inputs import decode_image, encode_png
 from ..settings import Settings
-from ..store import JobStore, Page
+from ..store import AccountStore, JobStore, Page
+from .pricing import price
 from .specs import VideoRequest, build_spec, check_prompt
 
 VARIANTS = {
@@ -31,26 +33,94 @@ class Content:
     filename: str
 
 
+@dataclass(frozen=True)
+class Idempotency:
+    """An Idempotency-Key on a create: scoped to the account and the route, bound to the payload."""
+
+    route: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: Job
+    replayed: bool = False  # an earlier request with the same Idempotency-Key made this job
+
+
 class VideoService:
     def __init__(self, store: JobStore, artifacts: ArtifactStore, catalog: Catalog, settings: Settings):
         self.store = store
+        self.accounts = AccountStore(store)
         self.artifacts = artifacts
         self.catalog = catalog
         self.settings = settings
 
-    def submit(self, req: VideoRequest, *, account: str, surface: str, remixed_from: str | None = None) -> Job:
-        # Decode both images and validate everything before storing anything, so a bad request leaves
-        # nothing behind. The first frame's size can decide the video's (resize_method).
-        first = self._decode(req.image, req.image_param)
-        last = self._decode(req.last_image, req.last_image_param)
-        spec = build_spec(self.catalog, req, image_size=first.size if first is not None else None)
-        if first is not None:
-            spec = spec.replace(input_image=self._store_image(encode_png(first)))
-        if last is not None:
-            spec = spec.replace(last_image=self._store_image(encode_png(last)))
-        return self.store.create(
-            spec, account=account, surface=surface, max_attempts=self.settings.max_attempts, remixed_from=remixed_from
-        )
+    def estimate(self, spec: JobSpec) -> int:
+        return price(self.catalog.resolve(spec.model), spec.size, spec.seconds)
+
+    def submit(
+        self, req: VideoRequest, *, account: Account, surface: str, idempotency: Idempotency | None = None,
+    ) -> Submitted:
+        def make() -> Job:
+            # Decode both images and validate everything before storing anything, so a bad request
+            # leaves nothing behind. The first frame's size can decide the video's (resize_method).
+            first = self._decode(req.image, req.image_param)
+            last = self._decode(req.last_image, req.last_image_param)
+            spec = build_spec(self.catalog, req, image_size=first.size if first is not None else None)
+            if first is not None:
+                spec = spec.replace(input_image=self._store_image(encode_png(first)))
+            if last is not None:
+                spec = spec.replace(last_image=self._store_image(encode_png(last)))
+            return self._create(spec, account, surface, idempotency)
+
+        return self._once(account, idempotency, make)
+
+    def remix(
+        self, job_id: str, prompt: str | None, *, account: Account, surface: str, idempotency: Idempotency | None = None,
+    ) -> Submitted:
+        """A new job with the source's parameters, seed and input image, and a new prompt."""
+
+        def make() -> Job:
+            source = self.store.get(job_id, account.id)
+            spec = source.spec.replace(prompt=check_prompt(prompt, "prompt", required=True))
+            # Each job owns its input copies, so deleting the source never breaks the remix.
+            if spec.input_image:
+                spec = spec.replace(input_image=self._store_image(self.artifacts.get_bytes(spec.input_image)))
+            if spec.last_image:
+                spec = spec.replace(last_image=self._store_image(self.artifacts.get_bytes(spec.last_image)))
+            return self._create(spec, account, surface, idempotency, remixed_from=source.id)
+
+        return self._once(account, idempotency, make)
+
+    def _once(self, account: Account, idempotency: Idempotency | None, make) -> Submitted:
+        if idempotency is None:
+            return Submitted(make())
+        i = idempotency
+        earlier = self.accounts.reserve(account.id, i.route, i.key, i.fingerprint)
+        if earlier is not None:
+            return Submitted(earlier, replayed=True)
+        try:
+            return Submitted(make())
+        except BaseException:
+            # Nothing was created (validation, credits): a corrected retry may use the key.
+            self.accounts.unreserve(account.id, i.route, i.key)
+            raise
+
+    def _create(self, spec: JobSpec, account: Account, surface: str, idempotency: Idempotency | None,
+                remixed_from: str | None = None) -> Job:
+        charge = self.estimate(spec) if account.metered else 0
+        try:
+            return self.store.create(
+                spec, account=account.id, surface=surface, max_attempts=self.settings.max_attempts,
+                remixed_from=remixed_from, charge=charge,
+                idempotency=(idempotency.route, idempotency.key) if idempotency else None,
+            )
+        except BaseException:
+            for key in (spec.input_image, spec.last_image):
+                if key:
+                    self.artifacts.delete(key)
+            raise
 
     def _decode(self, data: bytes | None, param: str):
         if data is None:
@@ -63,19 +133,6 @@ class VideoService:
         key = f"inputs/{secrets.token_hex(16)}.png"
         self.artifacts.put_bytes(key, png)
         return key
-
-    def remix(self, job_id: str, prompt: str | None, *, account: str, surface: str) -> Job:
-        """A new job with the source's parameters, seed and input image, and a new prompt."""
-        source = self.store.get(job_id, account)
-        spec = source.spec.replace(prompt=check_prompt(prompt, "prompt", required=True))
-        # Each job owns its input copies, so deleting the source never breaks the remix.
-        if spec.input_image:
-            spec = spec.replace(input_image=self._store_image(self.artifacts.get_bytes(spec.input_image)))
-        if spec.last_image:
-            spec = spec.replace(last_image=self._store_image(self.artifacts.get_bytes(spec.last_image)))
-        return self.store.create(
-            spec, account=account, surface=surface, max_attempts=self.settings.max_attempts, remixed_from=source.id
-        )
 
     def get(self, job_id: str, *, account: str) -> Job:
         return self.store.get(job_id, account)

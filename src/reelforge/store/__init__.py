@@ -1,5 +1,6 @@
 """The job store on SQLAlchemy Core: SQLite and PostgreSQL, one implementation."""
 
+from reelforge.store.accounts import AccountStore
 from reelforge.store.store import Heartbeat, JobStore, Page, RequeueResult
 
-__all__ = ["Heartbeat", "JobStore", "Page", "RequeueResult"]
+__all__ = ["AccountStore", "Heartbeat", "JobStore", "Page", "RequeueResult"]

@@ -29,10 +29,10 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.pool import QueuePool
 
-from reelforge.errors import InvalidRequest, JobNotFound
+from reelforge.errors import InsufficientCredits, InvalidRequest, JobNotFound
 from reelforge.jobs import Attempt, Job, JobError, JobSpec, JobStatus
+from reelforge.store.tables import accounts, idempotency_keys, jobs
 from reelforge.store.tables import attempts as attempts_table
-from reelforge.store.tables import jobs
 
 QUEUED = JobStatus.QUEUED.value
 IN_PROGRESS = JobStatus.IN_PROGRESS.value
@@ -110,7 +110,11 @@ class JobStore:
         surface: str = "openai",
         max_attempts: int = 3,
         remixed_from: str | None = None,
+        charge: int = 0,
+        idempotency: tuple[str, str] | None = None,
     ) -> Job:
+        """Queue a job; in the same transaction take ``charge`` credits from ``account`` and bind the
+        (route, key) idempotency reservation to it, so a job never exists unpaid or paid twice."""
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         now = time.time()
@@ -119,12 +123,20 @@ class JobStore:
             .values(
                 id=uuid.uuid4().hex, account=account, surface=surface, status=QUEUED, spec=spec.to_dict(),
                 progress=0, created_at=now, updated_at=now, attempts=0, max_attempts=max_attempts,
-                cancel_requested=False, deleted=False, remixed_from=remixed_from, result=None,
+                cancel_requested=False, deleted=False, remixed_from=remixed_from, result=None, charge=charge,
             )
             .returning(*jobs.c)
         )
         with self._write() as conn:
-            return _job(conn.execute(stmt).one())
+            if charge:
+                _debit(conn, account, charge)
+            job = _job(conn.execute(stmt).one())
+            if idempotency is not None:
+                route, key = idempotency
+                k = idempotency_keys.c
+                conn.execute(sa.update(idempotency_keys).where(k.account == account, k.route == route, k.key == key)
+                             .values(job_id=job.id))
+        return job
 
     def get(self, job_id: str, account: str | None = None) -> Job:
         with self.engine.connect() as conn:
@@ -278,6 +290,7 @@ class JobStore:
             if number is None:
                 return False
             _close_attempts(conn, [(job_id, number)], now, status)
+            _refund(conn, [job_id])
         return True
 
     # --- the client's side: cancel and delete ---
@@ -293,7 +306,10 @@ class JobStore:
         with self._write() as conn:
             row = conn.execute(stmt).first()
             # No row: it is missing (raises) or already finished, and finished jobs stay finished.
-            return _job(row) if row is not None else _get(conn, job_id, account)
+            if row is None:
+                return _get(conn, job_id, account)
+            _refund(conn, [job_id])
+            return _job(row)
 
     def delete(self, job_id: str, account: str | None = None) -> Job:
         """Soft delete, cancelling an unfinished job: the attempts audit and accounting keep the row."""
@@ -305,6 +321,8 @@ class JobStore:
         )
         with self._write() as conn:
             row = conn.execute(stmt).first()
+            if row is not None:
+                _refund(conn, [job_id])
         if row is None:
             raise JobNotFound(job_id)
         return _job(row)
@@ -341,6 +359,7 @@ class JobStore:
             rows = conn.execute(stmt).all()
             if rows:
                 _close_attempts(conn, [(r.id, r.attempts) for r in rows], now, "expired")
+                _refund(conn, [r.id for r in rows if r.status != QUEUED])
         by_status: dict[str, builtins.list[str]] = {QUEUED: [], FAILED: [], CANCELLED: []}
         for r in rows:
             by_status[r.status].append(r.id)
@@ -431,6 +450,35 @@ def _cancel_values(now: float) -> dict[str, Any]:
     }
 
 
+def _debit(conn: Connection, account: str, charge: int) -> None:
+    """Take ``charge`` credits in one conditional UPDATE: concurrent creates can never overdraw."""
+    a = accounts.c
+    taken = conn.execute(
+        sa.update(accounts).where(a.id == account, a.credits >= charge).values(credits=a.credits - charge)
+        .returning(a.credits)
+    ).first()
+    if taken is None:
+        available = conn.execute(sa.select(a.credits).where(a.id == account)).scalar()
+        raise InsufficientCredits(required=charge, available=int(available or 0))
+
+
+def _refund(conn: Connection, job_ids: builtins.list[str]) -> None:
+    """Give back the charge of jobs that ended failed or cancelled, exactly once: the flag flips in
+    the statement that reads the amount, inside the transaction that ended the job."""
+    if not job_ids:
+        return
+    j = jobs.c
+    rows = conn.execute(
+        sa.update(jobs)
+        .where(j.id.in_(job_ids), j.status.in_((FAILED, CANCELLED)), j.charge > 0, j.refunded == sa.false())
+        .values(refunded=True)
+        .returning(j.account, j.charge)
+    ).all()
+    for row in rows:
+        conn.execute(sa.update(accounts).where(accounts.c.id == row.account, accounts.c.credits.is_not(None))
+                     .values(credits=accounts.c.credits + row.charge))
+
+
 def _close_attempts(conn: Connection, numbered: builtins.list[tuple[str, int]], now: float, outcome: str) -> None:
     t = attempts_table
     stmt = (
@@ -452,6 +500,7 @@ def _job(row: Row[Any]) -> Job:
         error=JobError(code, message or "") if code else None,
         cancel_requested=bool(m["cancel_requested"]),
         deleted=bool(m["deleted"]),
+        refunded=bool(m["refunded"]),
         result=m["result"] or {},
     )
     return Job(**m)

@@ -51,6 +51,9 @@ jobs = sa.Table(
     sa.Column("deleted", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("remixed_from", sa.String(32), nullable=True),
     sa.Column("result", sa.JSON(none_as_null=True), nullable=True),
+    # Credits taken when the job was created, and whether they went back (failed or cancelled).
+    sa.Column("charge", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("refunded", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.CheckConstraint(sa.column("status").in_(STATUSES), name="status"),
     sqlite_autoincrement=True,  # never reuse a seq, so a cursor can't jump back in time
 )
@@ -66,4 +69,40 @@ attempts = sa.Table(
     sa.Column("started_at", sa.Double(), nullable=False),
     sa.Column("ended_at", sa.Double(), nullable=True),
     sa.Column("outcome", sa.String(16), nullable=True),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("key_prefix", sa.String(16), nullable=False),
+    sa.Column("credits", sa.BigInteger(), nullable=True),  # NULL: unlimited
+    sa.Column("rate_limit", sa.Integer(), nullable=False),
+    sa.Column("rate_window", sa.Integer(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("revoked_at", sa.Double(), nullable=True),
+    sa.CheckConstraint(sa.column("credits") >= 0, name="credits_not_negative"),
+)
+
+# Fixed-window request counters, shared by every API replica through the database.
+rate_windows = sa.Table(
+    "rate_windows",
+    metadata,
+    sa.Column("account", sa.String(128), primary_key=True),
+    sa.Column("window_start", sa.BigInteger(), primary_key=True),
+    sa.Column("count", sa.Integer(), nullable=False),
+)
+
+# Idempotency-Key reservations: job_id is NULL while the first request is still in flight.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("account", sa.String(128), primary_key=True),
+    sa.Column("route", sa.String(128), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("job_id", sa.String(32), nullable=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
 )
