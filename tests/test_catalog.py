@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from reelforge.catalog import Catalog, FrameRule
+from reelforge.catalog import Catalog, FrameRule, MemoryPolicy
 from reelforge.errors import ModelNotFound
 
 
@@ -40,3 +40,29 @@ def test_every_entry_keeps_its_own_promises(entry):
         assert label in entry.resolutions and set(allowed) <= set(entry.durations)
     for by_aspect in entry.resolutions.values():
         assert set(by_aspect.values()) <= set(entry.sizes)
+
+
+def test_memory_policy_names_the_bad_value_and_the_allowed_ones():
+    assert MemoryPolicy().policy == "resident" and not MemoryPolicy().vae_tiling
+    with pytest.raises(ValueError, match="unknown memory policy 'cpu_offload'; allowed: resident, model_offload, "
+                                         "sequential_offload"):
+        MemoryPolicy("cpu_offload")
+
+
+def test_big_models_offload_and_video_vaes_tile_where_they_can():
+    c = Catalog()
+    for model in ("wan2.1-t2v-14b", "wan2.2-i2v-a14b", "hunyuanvideo", "cogvideox-5b"):
+        assert c.resolve(model).memory == MemoryPolicy("model_offload", vae_tiling=True), model
+    for model in ("ltx-video", "ltx-video-0.9.5", "wan2.1-t2v-1.3b", "cogvideox-2b"):
+        assert c.resolve(model).memory == MemoryPolicy("resident", vae_tiling=True), model
+    # SVD's temporal VAE decoder cannot tile (decode_chunk_size bounds its memory instead).
+    assert not c.resolve("svd-xt").memory.vae_tiling
+    assert c.resolve("ltx-tiny-random").memory == MemoryPolicy()
+
+
+def test_only_ltx_checkpoints_from_0_9_5_take_keyframes():
+    c = Catalog()
+    keyframes = c.resolve("ltx-video-0.9.5")
+    assert keyframes.keyframes and keyframes.source == "Lightricks/LTX-Video-0.9.5"
+    assert not c.resolve("ltx-video").keyframes
+    assert c.resolve("ltx-tiny-random").keyframes

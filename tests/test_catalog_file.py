@@ -45,3 +45,34 @@ credits_per_second = { "720p" = 2 }
 def test_mistakes_name_the_file_the_key_and_what_is_allowed(tmp_path, text, fragment):
     with pytest.raises(CatalogFileError, match=fragment):
         Catalog(user_file=write(tmp_path, text))
+
+
+def test_memory_policy_overrides_only_the_keys_given(tmp_path):
+    path = write(tmp_path, """
+[models.big-ltx]
+base = "ltx-video"
+memory = { policy = "sequential_offload" }
+
+[models.untiled]
+base = "ltx-video"
+memory = { vae_tiling = false }
+""")
+    c = Catalog(user_file=path)
+    base = c.resolve("ltx-video").memory
+    assert (base.policy, base.vae_tiling) == ("resident", True)
+    big = c.resolve("big-ltx").memory
+    assert (big.policy, big.vae_tiling) == ("sequential_offload", True)
+    untiled = c.resolve("untiled").memory
+    assert (untiled.policy, untiled.vae_tiling) == ("resident", False)
+
+
+@pytest.mark.parametrize("memory, fragment", [
+    ("{ policy = 'offload' }",
+     "memory.policy 'offload' is not a memory policy; allowed: resident, model_offload, sequential_offload"),
+    ("{ vae_tiling = 'yes' }", "memory.vae_tiling must be true or false, got 'yes'"),
+    ("{ tiles = 4 }", r"unknown memory key\(s\) \['tiles'\]; allowed: policy, vae_tiling"),
+    ("'model_offload'", "memory must be a table"),
+])
+def test_bad_memory_policy_names_the_value_and_what_is_allowed(tmp_path, memory, fragment):
+    with pytest.raises(CatalogFileError, match=r"\[models\.x\]: " + fragment):
+        Catalog(user_file=write(tmp_path, f"[models.x]\nbase='ltx-tiny-random'\nmemory = {memory}\n"))

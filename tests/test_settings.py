@@ -36,3 +36,9 @@ def test_database_defaults_to_sqlite_in_the_data_dir(tmp_path):
     s = Settings(overrides={"data_dir": str(tmp_path)}, environ={})
     assert s.database_url == f"sqlite:///{tmp_path / 'reelforge.db'}"
     assert s.artifacts_path == tmp_path / "artifacts"
+
+
+def test_resident_model_limits_come_from_the_environment():
+    s = Settings(environ={"REELFORGE_MAX_RESIDENT_MODELS": "3", "REELFORGE_MAX_RESIDENT_MEMORY_GB": "70.5"})
+    assert (s.max_resident_models, s.max_resident_memory_gb) == (3, 70.5)
+    assert Settings(environ={}).max_resident_memory_gb == 0.0  # no budget unless asked

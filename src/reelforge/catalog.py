@@ -62,6 +62,29 @@ class OptionSpec:
     help: str = ""
 
 
+# Where a worker keeps a model's weights between and during jobs (see engine/memory.py):
+#   resident            everything on the device: fastest, needs room for all of it;
+#   model_offload       whole components (text encoder, transformer, VAE) visit the device one at a
+#                       time: about the largest component's size on the device, a little slower;
+#   sequential_offload  layer by layer: the least device memory and by far the slowest.
+MEMORY_POLICIES = ("resident", "model_offload", "sequential_offload")
+
+
+@dataclass(frozen=True)
+class MemoryPolicy:
+    """How a model's weights use device memory. Offloading only means something on an accelerator;
+    a CPU worker runs every policy as ``resident``."""
+
+    policy: str = "resident"
+    # Decode the video in overlapping spatial tiles: peak VAE memory at 720p drops from tens of GB to a
+    # few, at a small cost in time. VAEs without tiling (SVD's temporal decoder) ignore it.
+    vae_tiling: bool = False
+
+    def __post_init__(self):
+        if self.policy not in MEMORY_POLICIES:
+            raise ValueError(f"unknown memory policy {self.policy!r}; allowed: {', '.join(MEMORY_POLICIES)}")
+
+
 def parse_size(size: str) -> tuple[int, int]:
     w, _, h = size.partition("x")
     return int(w), int(h)
@@ -100,6 +123,7 @@ class ModelEntry:
     loras: bool = False
     prompt_travel: bool = False  # multi-prompt natively; otherwise segments chain through image-to-video
     options: tuple[OptionSpec, ...] = ()
+    memory: MemoryPolicy = MemoryPolicy()
     # Menus for the vendor surfaces: resolution label -> aspect ratio -> "WxH", and the durations a
     # resolution allows (a label missing here allows every entry of ``durations``).
     resolutions: dict = field(default_factory=dict, hash=False, compare=False)
@@ -155,6 +179,8 @@ _TINY_RANDOM = ModelEntry(
     native_multiple=32,
     aliases=OPENAI_MODEL_NAMES,
     random_weights=True,
+    # First + last frame through LTXConditionPipeline, like the LTX 0.9.5 entry it stands in for.
+    keyframes=True,
 )
 
 

@@ -8,7 +8,7 @@ id, or ahead of time with `reelforge pull`.
 
 from __future__ import annotations
 
-from .catalog import FrameRule, ModelEntry, OptionSpec
+from .catalog import FrameRule, MemoryPolicy, ModelEntry, OptionSpec
 from .jobs import Task
 
 T2V = frozenset({Task.T2V})
@@ -19,12 +19,21 @@ P480 = {"16:9": "832x480", "9:16": "480x832"}
 P720 = {"16:9": "1280x720", "9:16": "720x1280"}
 
 
+# Memory policies (weights in bf16 on an accelerator; see catalog.MEMORY_POLICIES). Models whose weights,
+# text encoder included, fit a 24 GB card with room for activations stay resident; bigger ones offload whole
+# components, which diffusers' docs recommend for them on 24-80 GB cards. Every video VAE that can tile
+# does: decoding 720p or long clips in one piece takes more memory than the denoiser.
+RESIDENT = MemoryPolicy()
+RESIDENT_TILED = MemoryPolicy("resident", vae_tiling=True)
+OFFLOAD_TILED = MemoryPolicy("model_offload", vae_tiling=True)
+
+
 def _sizes(*menus: dict[str, str]) -> tuple[str, ...]:
     return tuple(size for menu in menus for size in menu.values())
 
 
 def _wan(id, source, tasks, resolutions, *, steps=50, guidance=5.0, shift=3.0, keyframes=False, fps=16, frames=81,
-         multiple=16, extra=None, description="", last_frame_required=False):
+         multiple=16, extra=None, description="", last_frame_required=False, memory=OFFLOAD_TILED):
     sizes = _sizes(*resolutions.values())
     seconds = round((frames - 1) / fps)
     return ModelEntry(
@@ -33,14 +42,16 @@ def _wan(id, source, tasks, resolutions, *, steps=50, guidance=5.0, shift=3.0, k
         max_frames=frames, default_steps=steps, max_steps=100, default_guidance=guidance, guidance_range=(0.0, 20.0),
         native_max_pixels=max(w * h for w, h in (map(int, s.split("x")) for s in sizes)), native_multiple=multiple,
         keyframes=keyframes, last_frame_required=last_frame_required, resolutions=resolutions,
-        extra={"flow_shift": shift, **(extra or {})},
+        extra={"flow_shift": shift, **(extra or {})}, memory=memory,
         options=(OptionSpec("guidance_scale_2", float, 0.0, 20.0, guidance, "low-noise expert's guidance (Wan 2.2 A14B)"),
                  OptionSpec("flow_shift", float, 0.5, 20.0, shift, "scheduler shift")),
     )
 
 
+# Wan 14B / A14B: a 14B transformer (two for A14B) is 28 GB in bf16 and UMT5-XXL another 11 GB, so they
+# offload (the _wan default), as does TI2V-5B (10 GB + 11 GB + activations at 720p exceed 24 GB).
 WAN = (
-    _wan("wan2.1-t2v-1.3b", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", T2V, {"480p": P480},
+    _wan("wan2.1-t2v-1.3b", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", T2V, {"480p": P480}, memory=RESIDENT_TILED,
          description="Wan 2.1 text-to-video, 1.3B: 480p, 5 s at 16 fps; fits consumer GPUs."),
     _wan("wan2.1-t2v-14b", "Wan-AI/Wan2.1-T2V-14B-Diffusers", T2V, {"720p": P720, "480p": P480}, shift=5.0,
          description="Wan 2.1 text-to-video, 14B: 480p and 720p."),
@@ -59,17 +70,29 @@ WAN = (
          fps=24, frames=121, shift=5.0, multiple=32, description="Wan 2.2 text/image-to-video, 5B, 720p at 24 fps."),
 )
 
-LTX = (
-    ModelEntry(
-        id="ltx-video", family="ltx", source="Lightricks/LTX-Video", tasks=BOTH,
-        description="LTX-Video 0.9: fast DiT text/image-to-video, 24 fps.",
+def _ltx(id, source, *, keyframes=False, extra=None, description=""):
+    # 2B transformer (4 GB in bf16) + T5-XXL (9.5 GB): resident on a 24 GB card; its VAE decodes up to
+    # 257 frames at 1216x704, which needs tiling.
+    return ModelEntry(
+        id=id, family="ltx", source=source, tasks=BOTH, description=description,
         sizes=("704x480", "480x704", "1216x704", "704x1216"), default_size="704x480",
         durations=(2, 4, 6, 8, 10), default_seconds=4, fps=24, fps_range=(8, 30), frame_rule=FrameRule(8, 1),
         max_frames=257, default_steps=50, max_steps=100, default_guidance=3.0, native_max_pixels=1216 * 704,
         resolutions={"480p": {"3:2": "704x480", "2:3": "480x704"}, "720p": {"16:9": "1216x704", "9:16": "704x1216"}},
         # Long clips at 720p exceed what the model was trained on; the menu offers short ones only.
         durations_by_resolution={"720p": (2, 4, 6)},
-    ),
+        keyframes=keyframes, memory=RESIDENT_TILED, extra=extra or {},
+    )
+
+
+LTX = (
+    # The repo's diffusers folders hold 0.9.0, which predates conditioning on several frames.
+    _ltx("ltx-video", "Lightricks/LTX-Video", description="LTX-Video 0.9: fast DiT text/image-to-video, 24 fps."),
+    # 0.9.5 was trained to condition on frames anywhere in the clip (diffusers runs it with
+    # LTXConditionPipeline), so it takes a last frame; its timestep-aware VAE wants these decode settings.
+    _ltx("ltx-video-0.9.5", "Lightricks/LTX-Video-0.9.5", keyframes=True,
+         extra={"call_kwargs": {"decode_timestep": 0.05, "decode_noise_scale": 0.025}},
+         description="LTX-Video 0.9.5: text/image-to-video and first+last frame keyframes, 24 fps."),
 )
 
 COGVIDEOX = (
@@ -80,6 +103,8 @@ COGVIDEOX = (
         frame_rule=FrameRule(8, 1), max_frames=49, default_steps=50, max_steps=100, default_guidance=6.0,
         native_max_pixels=720 * 480, native_multiple=16, resolutions={"480p": {"3:2": "720x480"}},
         options=(OptionSpec("use_dynamic_cfg", int, 0, 1, 0, "1: cosine guidance schedule"),),
+        # 2B (fp16/bf16: 4 GB) + T5-XXL (9.5 GB) fits a 24 GB card; decoding 49 frames untiled does not.
+        memory=RESIDENT_TILED,
     ),
     ModelEntry(
         id="cogvideox-5b", family="cogvideox", source="THUDM/CogVideoX-5b", tasks=T2V,
@@ -88,6 +113,8 @@ COGVIDEOX = (
         frame_rule=FrameRule(8, 1), max_frames=49, default_steps=50, max_steps=100, default_guidance=6.0,
         native_max_pixels=720 * 480, native_multiple=16, resolutions={"480p": {"3:2": "720x480"}},
         options=(OptionSpec("use_dynamic_cfg", int, 0, 1, 0, "1: cosine guidance schedule"),),
+        # 5B (10 GB) + T5-XXL (9.5 GB) + full 3D attention over 49 frames: CogVideoX's card runs it offloaded.
+        memory=OFFLOAD_TILED,
     ),
     ModelEntry(
         id="cogvideox-5b-i2v", family="cogvideox", source="THUDM/CogVideoX-5b-I2V", tasks=I2V,
@@ -96,6 +123,7 @@ COGVIDEOX = (
         frame_rule=FrameRule(48, 1), max_frames=49, default_steps=50, max_steps=100, default_guidance=6.0,
         native_max_pixels=720 * 480, native_multiple=16, resolutions={"480p": {"3:2": "720x480"}},
         options=(OptionSpec("use_dynamic_cfg", int, 0, 1, 1, "1: cosine guidance schedule"),),
+        memory=OFFLOAD_TILED,
     ),
 )
 
@@ -108,6 +136,8 @@ HUNYUAN = (
         max_steps=100, default_guidance=6.0, native_max_pixels=1280 * 720, native_multiple=16,
         resolutions={"720p": P720, "540p": {"16:9": "960x544", "9:16": "544x960"}},
         options=(OptionSpec("true_cfg_scale", float, 1.0, 20.0, 1.0, "> 1 enables the negative prompt (2x cost)"),),
+        # 13B transformer (26 GB) + Llama-3-8B text encoder (16 GB): diffusers' docs offload it and tile its VAE.
+        memory=OFFLOAD_TILED,
     ),
 )
 
@@ -121,6 +151,9 @@ ANIMATEDIFF = (
         default_guidance=7.5, native_max_pixels=768 * 512, native_multiple=8, loras=True, prompt_travel=True,
         resolutions={"512p": {"1:1": "512x512", "2:3": "512x768", "3:2": "768x512"}},
         options=(OptionSpec("clip_skip", int, 1, 4, 1, "1 = last CLIP layer (A1111 convention)"),),
+        # SD1.5 + motion modules are about 2 GB. No tiling: SD's VAE tiles are 512 px, the size of the frames,
+        # and the pipeline already decodes frames in chunks.
+        memory=RESIDENT,
         extra={
             "motion_adapter": "guoyww/animatediff-motion-adapter-v1-5-2",
             "scheduler": {"class": "DDIMScheduler", "clip_sample": False, "timestep_spacing": "linspace",
@@ -148,6 +181,9 @@ def _svd(id, source, frames, *, family="svd", tasks=I2V, extra=None, description
         options=_SVD_OPTIONS + ((OptionSpec("t2i_steps", int, 1, 50, 1, "text-to-image steps (stage 1)"),)
                                 if family == "fast-svd" else ()),
         extra=extra or {},
+        # 1.5B UNet (3 GB in fp16/bf16) fits anywhere. Its temporal VAE decoder has no tiling; the
+        # decode_chunk_size option is how SVD bounds decode memory.
+        memory=RESIDENT,
     )
 
 

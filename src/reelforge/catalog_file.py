@@ -7,6 +7,7 @@
     aliases = ["veo-3-fast"]
     default_steps = 30                  # any scalar field of the base entry may be overridden
     credits_per_second = { "480p" = 1, "720p" = 2 }
+    memory = { policy = "model_offload", vae_tiling = true }   # either key may be left out (the base's)
 
     [aliases]
     "pixverse/v5/text-to-video" = "my-wan"
@@ -21,7 +22,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .catalog import ModelEntry
+from .catalog import MEMORY_POLICIES, MemoryPolicy, ModelEntry
 
 _OVERRIDABLE = {"source", "description", "default_size", "default_seconds", "fps", "default_steps", "max_steps",
                 "default_guidance", "native_max_pixels", "owned_by", "max_frames"}
@@ -72,6 +73,8 @@ def _entry(path: Path, model_id: str, table: dict[str, Any], known: dict[str, Mo
             if not isinstance(value, dict):
                 raise CatalogFileError(f"{where}: credits_per_second must be a table of resolution = credits")
             extra["credits_per_second"] = {str(k): float(v) for k, v in value.items()}
+        elif key == "memory":
+            changes["memory"] = _memory(where, value, base.memory)
         elif key in _TUPLES:
             changes[key] = tuple(value)
         elif key in _OVERRIDABLE:
@@ -82,7 +85,7 @@ def _entry(path: Path, model_id: str, table: dict[str, Any], known: dict[str, Mo
                 raise CatalogFileError(f"{where}: {key} must be {expected.__name__}, got {value!r}")
             changes[key] = value
         else:
-            allowed = sorted(_OVERRIDABLE | _TUPLES | {"base", "credits_per_second"})
+            allowed = sorted(_OVERRIDABLE | _TUPLES | {"base", "credits_per_second", "memory"})
             raise CatalogFileError(f"{where}: unknown key '{key}'; allowed: {', '.join(allowed)}")
     changes["extra"] = extra
     entry = dataclasses.replace(base, **changes)
@@ -90,3 +93,20 @@ def _entry(path: Path, model_id: str, table: dict[str, Any], known: dict[str, Mo
         if size not in entry.sizes:
             raise CatalogFileError(f"{where}: default_size {size} is not in sizes {list(entry.sizes)}")
     return entry
+
+
+def _memory(where: str, value: Any, base: MemoryPolicy) -> MemoryPolicy:
+    if not isinstance(value, dict):
+        raise CatalogFileError(f"{where}: memory must be a table like "
+                               f"{{ policy = \"model_offload\", vae_tiling = true }}, got {value!r}")
+    unknown = set(value) - {"policy", "vae_tiling"}
+    if unknown:
+        raise CatalogFileError(f"{where}: unknown memory key(s) {sorted(unknown)}; allowed: policy, vae_tiling")
+    policy = value.get("policy", base.policy)
+    if policy not in MEMORY_POLICIES:
+        raise CatalogFileError(f"{where}: memory.policy {policy!r} is not a memory policy; "
+                               f"allowed: {', '.join(MEMORY_POLICIES)}")
+    tiling = value.get("vae_tiling", base.vae_tiling)
+    if not isinstance(tiling, bool):
+        raise CatalogFileError(f"{where}: memory.vae_tiling must be true or false, got {tiling!r}")
+    return MemoryPolicy(policy, vae_tiling=tiling)

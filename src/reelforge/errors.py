@@ -56,6 +56,12 @@ class ModelNotFound(InvalidRequest):
     code = "model_not_found"
 
 
+class LinkExpired(NotFound):
+    """A signed artifact URL whose expiry has passed."""
+
+    code = "link_expired"
+
+
 class Conflict(ReelforgeError):
     """The job is in a state that does not allow the operation (e.g. content before completion)."""
 

@@ -119,6 +119,8 @@ class Job:
     # Credits taken at creation; given back once if the job fails or is cancelled.
     charge: int = 0
     refunded: bool = False
+    # The store's insertion order: an integer id for surfaces that need one (Syllaby).
+    seq: int = 0
 
     @property
     def finished(self) -> bool:

@@ -50,9 +50,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_upload_bytes", 20 * 1024 * 1024, "Largest request body or input image accepted, in bytes.", int),
     Setting("max_input_pixels", 4096 * 4096, "Largest input image accepted, in pixels (decompression-bomb guard).", int),
     Setting("fetch_timeout", 20.0, "Seconds allowed to fetch an input image URL.", float),
+    Setting("fetch_allow_hosts", "", "Comma-separated hosts (or host:port) that input-image URLs may reach even though "
+            "they are private, loopback or on another port, e.g. a media server on your LAN. Empty: none."),
+    Setting("url_signing_key", "", "Secret that signs the expiring artifact URLs the vendor dialects return. Empty: "
+            "a random key kept in DATA_DIR/url-signing.key; set it (the same on every replica) when several API "
+            "processes serve one job store."),
+    Setting("signed_url_ttl", 3600, "Seconds a signed artifact URL stays valid.", int),
     Setting("artifact_ttl", 0, "Seconds a completed video stays downloadable (0: forever). Reported as expires_at.", int),
     Setting("device", "auto", "Torch device for workers: auto, cuda, mps or cpu."),
     Setting("torch_threads", 0, "CPU threads per worker for torch (0: torch's default).", int),
+    Setting("max_resident_models", 1, "Models a worker keeps loaded at once; the least recently used is unloaded first.",
+            int),
+    Setting("max_resident_memory_gb", 0.0, "Device memory (GiB) a worker's loaded models may take together; the least "
+            "recently used are unloaded to fit (0: no budget). Offloaded weights live in host memory and do not count.",
+            float),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
 )
 
@@ -101,6 +112,10 @@ class Settings:
     @property
     def artifacts_path(self) -> Path:
         return Path(self._values["artifacts"]).expanduser().resolve() if self._values["artifacts"] else self.data_path / "artifacts"
+
+    @property
+    def allow_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self._values["fetch_allow_hosts"].split(",") if h.strip())
 
     @property
     def models_path(self) -> Path:

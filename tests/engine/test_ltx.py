@@ -1,4 +1,4 @@
-"""The LTX adapter on the tiny random-weight pipeline: shapes, seeding, progress, cancel, i2v."""
+"""The LTX adapter on the tiny random-weight pipeline: shapes, seeding, progress, cancel, i2v, keyframes."""
 
 import numpy as np
 import pytest
@@ -94,3 +94,68 @@ def test_i2v_shares_components_with_t2v(ltx_adapter):
 def test_off_grid_request_fails_clearly_instead_of_cropping(ltx_adapter, changes):
     with pytest.raises(GenerationFailed, match="8k\\+1|multiple of 32"):
         ltx_adapter.generate(make_request(**changes), no_progress)
+
+
+def solid(color, size=(128, 64)) -> Image.Image:
+    return Image.new("RGB", size, color)
+
+
+RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
+
+
+@pytest.mark.parametrize("num_frames,width,height", SHAPES)
+def test_keyframes_return_the_requested_shape_as_uint8(ltx_adapter, num_frames, width, height):
+    # Keyframe images of another size than the request: the pipeline resizes them.
+    req = make_request(num_frames=num_frames, width=width, height=height, image=solid(RED, (80, 48)),
+                       last_image=solid(BLUE, (80, 48)))
+    frames = ltx_adapter.generate(req, no_progress)
+    assert frames.shape == (num_frames, height, width, 3)
+    assert frames.dtype == np.uint8
+
+
+def test_keyframes_condition_the_video_and_are_deterministic(ltx_adapter):
+    """What random weights let us observe. The tiny VAE and transformer are random, so the decoded frames
+    do not look like the keyframe images (a red first keyframe gives a grey opening frame, no redder than a
+    blue one gives): closeness of the first/last frame to its image is not observable here. What is: each
+    keyframe changes the video, the first one mostly at the start (it is the first latent frame), and the
+    same seed gives the same video."""
+    def run(first, last, **changes):
+        req = make_request(image=solid(first) if first else None, last_image=solid(last), **changes)
+        return ltx_adapter.generate(req, no_progress).astype(int)
+
+    base = run(RED, BLUE)
+    assert np.array_equal(base, run(RED, BLUE))
+    assert not np.array_equal(base, run(RED, BLUE, seed=1))
+
+    other_first = np.abs(base - run(GREEN, BLUE)).mean(axis=(1, 2, 3))
+    assert other_first[0] > 2 * other_first[-1] > 0
+    assert not np.array_equal(base, run(RED, GREEN))  # the last keyframe is used too
+
+    # Not the same video as without keyframes, or with the first frame alone.
+    assert not np.array_equal(base, ltx_adapter.generate(make_request(), no_progress))
+    assert not np.array_equal(base, ltx_adapter.generate(make_request(image=solid(RED)), no_progress))
+
+
+def test_a_last_frame_alone_is_a_keyframe_too(ltx_adapter):
+    frames = ltx_adapter.generate(make_request(num_frames=17, last_image=solid(BLUE)), no_progress)
+    assert frames.shape == (17, 64, 128, 3)
+
+
+def test_cancel_stops_a_keyframe_video_and_the_adapter_stays_usable(ltx_adapter):
+    calls = []
+
+    def cancel_at_two(done, total):
+        calls.append((done, total))
+        if done == 2:
+            raise JobCancelled("cancelled by the user")
+
+    req = make_request(image=solid(RED), last_image=solid(BLUE))
+    with pytest.raises(JobCancelled):
+        ltx_adapter.generate(req, cancel_at_two)
+    assert calls == [(1, 8), (2, 8)]
+    assert ltx_adapter.generate(req, no_progress).shape == (33, 64, 128, 3)
+
+
+def test_the_keyframe_pipeline_shares_components_with_t2v(ltx_adapter):
+    for name in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
+        assert getattr(ltx_adapter.keyframes, name) is getattr(ltx_adapter.t2v, name), name

@@ -1,7 +1,9 @@
-"""The worker engine: resident models (LRU), error mapping, device choice, spec -> request."""
+"""The worker engine: resident models (LRU by count and by memory budget), error mapping, device choice,
+spec -> request."""
 
 import dataclasses
 import gc
+import logging
 import shutil
 import weakref
 
@@ -12,11 +14,12 @@ import torch
 from reelforge.catalog import Catalog
 from reelforge.engine.adapters.base import GenerateRequest
 from reelforge.engine.device import select_device
+from reelforge.engine.memory import device_bytes
 from reelforge.engine.runtime import Engine
 from reelforge.errors import GenerationFailed, JobCancelled, LeaseLost, Unavailable
 from reelforge.jobs import JobSpec, Task
 
-from .conftest import make_request, no_progress
+from .conftest import CPU, make_request, no_progress
 
 
 @pytest.fixture
@@ -62,6 +65,57 @@ def test_least_recently_used_goes_first(three_models):
     engine.run(c, req, no_progress)
     assert engine.resident == [a.id, c.id]
     assert engine.adapter("ltx-tiny-random") is kept  # still loaded, not reloaded; names resolve via the catalog
+
+
+@pytest.fixture(scope="module")
+def model_bytes(ltx_adapter) -> int:
+    """What one tiny model takes in (CPU) memory, as the engine measures it."""
+    return device_bytes(ltx_adapter, CPU)
+
+
+def test_memory_budget_evicts_least_recently_used_until_the_new_model_fits(three_models, model_bytes):
+    models, (a, b, c) = three_models
+    engine = Engine(models, Catalog((a, b, c)), device_pref="cpu", max_resident=3,
+                    max_resident_bytes=int(2.5 * model_bytes))
+    for entry in (a, b, a):  # a is now the most recent
+        engine.adapter(entry)
+    assert engine.resident == [b.id, a.id] and engine.resident_bytes == 2 * model_bytes
+
+    engine.adapter(c)  # three would not fit in 2.5 models' worth: b (least recent) goes, though the count allows 3
+    assert engine.resident == [a.id, c.id] and engine.resident_bytes == 2 * model_bytes
+
+
+def test_a_model_bigger_than_the_whole_budget_loads_alone_with_a_warning(three_models, model_bytes, caplog):
+    models, (a, b, _) = three_models
+    engine = Engine(models, Catalog((a, b)), device_pref="cpu", max_resident=3, max_resident_bytes=model_bytes // 2)
+    with caplog.at_level(logging.WARNING, logger="reelforge.engine"):
+        assert engine.run(a, make_request(num_frames=9, num_inference_steps=2), no_progress).shape == (9, 64, 128, 3)
+    assert engine.resident == [a.id]
+    assert f"model {a.id} takes" in caplog.text and "more than the whole budget" in caplog.text
+
+    engine.adapter(b)
+    assert engine.resident == [b.id]
+
+
+def test_the_count_limit_still_holds_within_a_roomy_budget(three_models, model_bytes):
+    models, (a, b, c) = three_models
+    engine = Engine(models, Catalog((a, b, c)), device_pref="cpu", max_resident=2, max_resident_bytes=100 * model_bytes)
+    for entry in (a, b, c):
+        engine.adapter(entry)
+    assert engine.resident == [b.id, c.id]
+
+
+def test_room_is_made_from_the_estimate_before_loading(three_models, model_bytes):
+    # b's weights are intact, so their size is known before loading, but its folder cannot load.
+    # The least recently used model is already gone when the load fails: eviction came first.
+    models, (a, b, _) = three_models
+    (models / b.source / "text_encoder" / "config.json").write_text("{not json")
+    engine = Engine(models, Catalog((a, b)), device_pref="cpu", max_resident=3,
+                    max_resident_bytes=int(1.5 * model_bytes))
+    engine.adapter(a)
+    with pytest.raises(GenerationFailed, match=f"could not load model '{b.id}'"):
+        engine.adapter(b)
+    assert engine.resident == [] and engine.resident_bytes == 0
 
 
 def test_cancel_and_lease_lost_pass_through_unwrapped(tiny_models_dir, tiny_entry):

@@ -226,6 +226,19 @@ def test_loopback_server_is_never_contacted():
         assert len(requests) == 1
 
 
+def test_only_the_named_host_and_port_are_allowed_through():
+    """fetch_allow_hosts opens exactly what the operator named (here the test server), nothing else."""
+    with serve() as (port, requests):
+        allow = frozenset({f"127.0.0.1:{port}"})
+        assert fetch_url(f"http://127.0.0.1:{port}/a.png", param=P, max_bytes=1000, timeout=5,
+                         allow_hosts=allow) == b"hello"
+        for url in (f"http://localhost:{port}/a.png", f"http://[::1]:{port}/a.png", "http://127.0.0.2/a.png",
+                    f"http://user:pw@127.0.0.1:{port}/"):
+            with pytest.raises(InvalidRequest):
+                fetch_url(url, param=P, max_bytes=1000, timeout=5, allow_hosts=allow)
+        assert len(requests) == 1
+
+
 def test_loopback_server_on_port_80_is_never_contacted():
     """Only the address rule stands between these URLs and the server."""
     try:

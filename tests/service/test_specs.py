@@ -120,3 +120,13 @@ def test_crop_to_16_9_picks_the_wide_size():
                    image_size=(1000, 1000))
     assert (s.width, s.height, s.resize_method) == (1024, 576, "crop_to_16_9")
     assert build_spec(CAT, VideoRequest(prompt="x", model="svd", image=IMG), image_size=(10, 10)).resize_method == "crop"
+
+
+@pytest.mark.parametrize("model", ["ltx-video-0.9.5", "ltx-tiny-random"])
+def test_a_last_frame_on_a_keyframe_ltx_model_is_accepted(model):
+    s = build_spec(CAT, VideoRequest(prompt="x", model=model, image=IMG, last_image=IMG))
+    assert s.task is Task.I2V and s.model == model
+    # LTX 0.9.0 predates keyframes: its entry still refuses a last frame.
+    with pytest.raises(InvalidRequest, match="does not take a last frame") as info:
+        build_spec(CAT, VideoRequest(prompt="x", model="ltx-video", image=IMG, last_image=IMG))
+    assert info.value.param == "last_frame"

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from reelforge.accounts import LOCAL
 from reelforge.catalog import Catalog
 from reelforge.jobs import JobStatus
 from reelforge.service.specs import VideoRequest
@@ -24,6 +25,7 @@ from reelforge.worker.runner import Worker
 
 TINY = {
     "ltx-video": "ltx-tiny-random",
+    "ltx-video-0.9.5": "ltx-tiny-random",
     "wan2.1-t2v-1.3b": "wan-tiny-random",
     "wan2.1-i2v-14b-480p": "wan-i2v-tiny-random",
     "wan2.1-flf2v-14b-720p": "wan-flf2v-tiny-random",
@@ -73,6 +75,7 @@ CASES = [
     # (model, request fields) - the smallest legal clip at a size from the model's own menu.
     ("ltx-video", {"size": "704x480", "num_frames": 9}),
     ("ltx-video", {"size": "704x480", "num_frames": 9, "image": "red"}),
+    ("ltx-video-0.9.5", {"size": "704x480", "num_frames": 9, "image": "red", "last_image": "blue"}),
     ("wan2.1-t2v-1.3b", {"size": "832x480", "num_frames": 5}),
     ("wan2.1-t2v-1.3b", {"size": "480x832", "num_frames": 5, "segments": None}),
     ("wan2.1-i2v-14b-480p", {"size": "832x480", "num_frames": 5, "image": "red"}),
@@ -98,7 +101,7 @@ def test_family_runs_end_to_end_at_catalog_sizes(rig, model, fields):
             fields[key] = png(fields[key])
     req = VideoRequest(prompt="a ball rolling", model=model, seed=5, num_inference_steps=fields.pop("num_inference_steps", 2),
                        **fields)
-    job = service.submit(req, account="local", surface="test")
+    job = service.submit(req, account=LOCAL, surface="test").job
     assert worker.run_once()
     done = service.get(job.id, account="local")
     assert done.status is JobStatus.COMPLETED, done.error

@@ -13,7 +13,8 @@ from ..errors import Unavailable
 from ..service.videos import VideoService
 from ..settings import Settings
 from ..store import JobStore
-from . import errors, openai
+from . import errors, openai, signed
+from .dialects import DIALECTS
 from .auth import RateLimitHeaders
 from .limits import BodyLimit
 
@@ -36,6 +37,11 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
     errors.install(app)
     errors.register_renderer("/v1/", openai.render_error)
     app.include_router(openai.router)
+    app.include_router(signed.router)
+    for dialect in DIALECTS:
+        for prefix in dialect.PREFIXES:
+            errors.register_renderer(prefix, dialect.render_error)
+        app.include_router(dialect.router)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     def healthz():

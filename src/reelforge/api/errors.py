@@ -28,6 +28,7 @@ STATUS: tuple[tuple[type[e.ReelforgeError], int], ...] = (
     (e.Unauthenticated, 401),
     (e.InsufficientCredits, 402),
     (e.RateLimited, 429),
+    (e.LinkExpired, 410),
     (e.NotFound, 404),
     (e.Conflict, 409),
     (e.Unavailable, 503),
@@ -45,17 +46,19 @@ def status_for(exc: e.ReelforgeError) -> int:
 
 
 def register_renderer(prefix: str, renderer: Renderer) -> None:
+    if (prefix, renderer) in _renderers:  # every app instance registers the same surfaces
+        return
     _renderers.append((prefix, renderer))
     _renderers.sort(key=lambda pr: -len(pr[0]))
 
 
-def _generic(request: Request, exc: e.ReelforgeError, status: int) -> Response:
+def generic_renderer(request: Request, exc: e.ReelforgeError, status: int) -> Response:
     return JSONResponse({"error": {"code": exc.code, "message": exc.message, "param": exc.param}}, status_code=status)
 
 
 def render(request: Request, exc: e.ReelforgeError, status: int | None = None) -> Response:
     status = status_for(exc) if status is None else status
-    response = next((renderer for prefix, renderer in _renderers if request.url.path.startswith(prefix)), _generic)(
+    response = next((renderer for prefix, renderer in _renderers if request.url.path.startswith(prefix)), generic_renderer)(
         request, exc, status)
     if isinstance(exc, e.RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)

@@ -83,7 +83,8 @@ def _parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
         raise InvalidRequest(f"Invalid value {err.get('input')!r} for '{param}': {err['msg']}.", param=param) from None
 
 
-def _read_reference(ref: Any, max_bytes: int, fetch_timeout: float, param: str = "input_reference") -> bytes | None:
+def _read_reference(ref: Any, max_bytes: int, fetch_timeout: float, param: str = "input_reference",
+                    allow_hosts: frozenset[str] = frozenset()) -> bytes | None:
     """input_reference: an uploaded file, {"image_url": URL or data URL}, or (leniently) the URL string itself."""
     if ref is None or ref == "":
         return None
@@ -110,12 +111,14 @@ def _read_reference(ref: Any, max_bytes: int, fetch_timeout: float, param: str =
     param = f"{param}.image_url"
     if url.startswith("data:"):
         return parse_data_url(url, param=param, max_bytes=max_bytes)
-    return fetch_url(url, param=param, max_bytes=max_bytes, timeout=fetch_timeout)
+    return fetch_url(url, param=param, max_bytes=max_bytes, timeout=fetch_timeout, allow_hosts=allow_hosts)
 
 
 def _to_request(body: CreateVideoBody, settings) -> VideoRequest:
-    image = _read_reference(body.input_reference, settings.max_upload_bytes, settings.fetch_timeout)
-    last = _read_reference(body.last_frame, settings.max_upload_bytes, settings.fetch_timeout, param="last_frame")
+    image = _read_reference(body.input_reference, settings.max_upload_bytes, settings.fetch_timeout,
+                            allow_hosts=settings.allow_hosts)
+    last = _read_reference(body.last_frame, settings.max_upload_bytes, settings.fetch_timeout, param="last_frame",
+                           allow_hosts=settings.allow_hosts)
     fields = body.model_dump(exclude={"input_reference", "last_frame", "prompts", "loras"})
     return VideoRequest(
         image=image, image_param="input_reference", last_image=last, last_image_param="last_frame",

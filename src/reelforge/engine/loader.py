@@ -24,6 +24,7 @@ from ..catalog import ModelEntry
 from ..errors import ModelUnavailable
 from .adapters import adapter_class
 from .adapters.base import Adapter
+from .memory import apply_memory_policy, load_device
 from .tiny_random import BUILTIN_BUILDERS, builtin_builder
 
 BUILTIN_PREFIX = "builtin:"
@@ -140,5 +141,13 @@ def resolve_weights(entry: ModelEntry, models_dir: Path) -> Path:
 
 def load_adapter(entry: ModelEntry, models_dir: Path, device: torch.device, dtype: torch.dtype) -> Adapter:
     """Resolve ``entry``'s weights and load them with its family's adapter."""
-    cls = adapter_class(entry.family)  # an unknown family fails before any build or download
-    return cls.load(entry, resolve_weights(entry, models_dir), device, dtype)
+    adapter_class(entry.family)  # an unknown family fails before any build or download
+    return load_folder(entry, resolve_weights(entry, models_dir), device, dtype)
+
+
+def load_folder(entry: ModelEntry, path: Path, device: torch.device, dtype: torch.dtype) -> Adapter:
+    """Load the diffusers folder ``path`` with ``entry``'s adapter, under ``entry``'s memory policy."""
+    cls = adapter_class(entry.family)
+    adapter = cls.load(entry, path, load_device(entry.memory, device), dtype)
+    apply_memory_policy(adapter, entry.memory, device, entry.id)
+    return adapter

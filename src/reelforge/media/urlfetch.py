@@ -130,7 +130,9 @@ def _refuse(subject: str, ip: IPAddress, why: str, verb: str, param: str) -> Uns
     )
 
 
-def _parse(url: str, subject: str, param: str, allowed_schemes: tuple[str, ...]) -> tuple[httpx.URL, str, int]:
+def _parse(
+    url: str, subject: str, param: str, allowed_schemes: tuple[str, ...], allow_hosts: frozenset[str] = frozenset()
+) -> tuple[httpx.URL, str, int]:
     if not isinstance(url, str) or not url.strip():
         raise InvalidRequest(f"{subject} must be a non-empty URL.", param=param)
     url = url.strip()
@@ -154,10 +156,10 @@ def _parse(url: str, subject: str, param: str, allowed_schemes: tuple[str, ...])
     if parsed.userinfo:
         raise UnsafeURL(f"{subject} contains credentials (user:password@); they are not allowed.", param=param)
     port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
-    if port not in _ALLOWED_PORTS:
-        raise UnsafeURL(f"{subject} uses port {port}; only ports 80 and 443 are fetched.", param=param)
     # raw_host is already IDNA-encoded (xn--...) and lower-cased by httpx.
     host = parsed.raw_host.decode("ascii").lower().rstrip(".")
+    if port not in _ALLOWED_PORTS and not _allowed(host, port, allow_hosts):
+        raise UnsafeURL(f"{subject} uses port {port}; only ports 80 and 443 are fetched.", param=param)
     if not host:
         raise InvalidRequest(f"{subject} has no host.", param=param)
     return parsed, host, port
@@ -210,8 +212,19 @@ def _resolve(host: str, port: int, subject: str, param: str) -> list[IPAddress]:
     return ips
 
 
-def _validate(url: str, subject: str, param: str, allowed_schemes: tuple[str, ...]) -> _Target:
-    parsed, host, port = _parse(url, subject, param, allowed_schemes)
+def _allowed(host: str, port: int, allow_hosts: frozenset[str]) -> bool:
+    """Whether the operator named this host (or host:port) as fetchable despite the rules
+    (setting ``fetch_allow_hosts``, e.g. a media server on the private network, or a test server)."""
+    return host in allow_hosts or f"{host}:{port}" in allow_hosts
+
+
+def _validate(
+    url: str, subject: str, param: str, allowed_schemes: tuple[str, ...], allow_hosts: frozenset[str] = frozenset()
+) -> _Target:
+    parsed, host, port = _parse(url, subject, param, allowed_schemes, allow_hosts)
+    if _allowed(host, port, allow_hosts):
+        literal = _literal_ip(host, subject, param)
+        return _Target(parsed, host, port, [literal] if literal is not None else _resolve(host, port, subject, param))
     literal = _literal_ip(host, subject, param)
     if literal is not None:
         why = blocked_reason(literal)
@@ -235,12 +248,14 @@ def check_url(url: str, param: str, allowed_schemes: tuple[str, ...] = ("https",
     return _validate(url, param, param, tuple(allowed_schemes)).ips
 
 
-def _redirect_target(current_url: str, location: str, param: str, allowed_schemes: tuple[str, ...]) -> _Target:
+def _redirect_target(
+    current_url: str, location: str, param: str, allowed_schemes: tuple[str, ...], allow_hosts: frozenset[str] = frozenset()
+) -> _Target:
     try:
         target = str(httpx.URL(current_url).join(location))
     except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
         raise FetchFailed(f"{param} redirects to an invalid URL ({exc}).", param=param) from None
-    return _validate(target, f"{param} redirects to {target}, which", param, allowed_schemes)
+    return _validate(target, f"{param} redirects to {target}, which", param, allowed_schemes, allow_hosts)
 
 
 def check_redirect(
@@ -335,6 +350,7 @@ def fetch_url(
     max_bytes: int,
     timeout: float,
     allowed_schemes: tuple[str, ...] = ("https", "http"),
+    allow_hosts: frozenset[str] = frozenset(),
 ) -> bytes:
     """Fetch a user-supplied URL under the SSRF rules and return the body.
 
@@ -345,7 +361,8 @@ def fetch_url(
     """
     allowed_schemes = tuple(allowed_schemes)
     deadline = time.monotonic() + timeout
-    target = _validate(url, param, param, allowed_schemes)
+    allow_hosts = frozenset(h.strip().lower() for h in allow_hosts if h.strip())
+    target = _validate(url, param, param, allowed_schemes, allow_hosts)
     try:
         for hop in range(MAX_REDIRECTS + 1):
             location, body = _get_pinned(
@@ -355,7 +372,7 @@ def fetch_url(
                 return body
             if hop == MAX_REDIRECTS:
                 break
-            target = _redirect_target(str(target.url), location, param, allowed_schemes)
+            target = _redirect_target(str(target.url), location, param, allowed_schemes, allow_hosts)
     except httpx.TimeoutException:
         raise FetchFailed(f"{param} timed out after {timeout:g} s.", param=param) from None
     except httpx.HTTPError as exc:

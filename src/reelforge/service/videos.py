@@ -157,7 +157,8 @@ class VideoService:
                 self.artifacts.delete(key)
         return job
 
-    def content(self, job_id: str, variant: str, *, account: str) -> Content:
+    def content(self, job_id: str, variant: str, *, account: str | None) -> Content:
+        """``account=None`` only for links signed by us, which already prove who may read the file."""
         if variant not in VARIANTS:
             raise InvalidRequest(f"Invalid variant '{variant}'. Allowed: {', '.join(VARIANTS)}.", param="variant")
         job = self.store.get(job_id, account)

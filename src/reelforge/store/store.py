@@ -142,6 +142,17 @@ class JobStore:
         with self.engine.connect() as conn:
             return _get(conn, job_id, account)
 
+    def get_by_seq(self, seq: int, account: str | None = None) -> Job:
+        """The job with this integer id (what Syllaby's surface shows); missing and foreign read alike."""
+        query = sa.select(*jobs.c).where(jobs.c.seq == seq, jobs.c.deleted == sa.false())
+        if account is not None:
+            query = query.where(jobs.c.account == account)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            raise JobNotFound(str(seq))
+        return _job(row)
+
     def list(self, account: str, *, after: str | None = None, limit: int = 20, order: str = "desc") -> Page:
         if order not in ("asc", "desc"):
             raise InvalidRequest(f"order must be 'asc' or 'desc', got {order!r}.", param="order")
@@ -490,9 +501,8 @@ def _close_attempts(conn: Connection, numbered: builtins.list[tuple[str, int]], 
 
 
 def _job(row: Row[Any]) -> Job:
-    """Columns are named after Job's fields; only the seq, the error pair and the JSON need translating."""
+    """Columns are named after Job's fields; only the error pair and the JSON need translating."""
     m = dict(row._mapping)
-    del m["seq"]
     code, message = m.pop("error_code"), m.pop("error_message")
     m.update(
         status=JobStatus(m["status"]),

@@ -50,10 +50,14 @@ class Worker:
     def engine(self):
         if self._engine is None:
             from ..engine.device import set_threads
-            from ..engine.runtime import Engine  # torch arrives here, in the worker process only
+            from ..engine.runtime import GIB, Engine  # torch arrives here, in the worker process only
 
             set_threads(self.settings.torch_threads)
-            self._engine = Engine(self.settings.models_path, self.catalog, device_pref=self.settings.device)
+            self._engine = Engine(
+                self.settings.models_path, self.catalog, device_pref=self.settings.device,
+                max_resident=self.settings.max_resident_models,
+                max_resident_bytes=int(self.settings.max_resident_memory_gb * GIB),
+            )
         return self._engine
 
     def serve_forever(self) -> None:

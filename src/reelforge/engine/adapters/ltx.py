@@ -1,7 +1,8 @@
-"""LTX-Video: text-to-video with ``LTXPipeline``, image-to-video with ``LTXImageToVideoPipeline``.
+"""LTX-Video: text-to-video with ``LTXPipeline``, image-to-video with ``LTXImageToVideoPipeline``,
+and first + last frame keyframes with ``LTXConditionPipeline`` where diffusers has it.
 
-Both pipelines share one set of loaded components, so an i2v request costs no
-extra memory and no second load.
+All pipelines share one set of loaded components, so an i2v or keyframe request costs
+no extra memory and no second load.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from diffusers import LTXImageToVideoPipeline, LTXPipeline
+
+try:  # diffusers >= 0.33
+    from diffusers import LTXConditionPipeline
+    from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+except ImportError:
+    LTXConditionPipeline = LTXVideoCondition = None
 
 from ...errors import GenerationFailed
 from .base import Adapter, GenerateRequest, OnStep, to_uint8_frames, video_call_kwargs
@@ -26,8 +33,11 @@ class LTXAdapter(Adapter):
     def __init__(self, t2v: LTXPipeline, call_kwargs: dict[str, Any] | None = None):
         self.t2v = t2v
         self.i2v = LTXImageToVideoPipeline(**t2v.components)
-        for pipe in (self.t2v, self.i2v):
-            pipe.set_progress_bar_config(disable=True)
+        # Frames conditioned anywhere in the clip (first + last): trained into LTX 0.9.5 and later.
+        self.keyframes = None if LTXConditionPipeline is None else LTXConditionPipeline(**t2v.components)
+        for pipe in (self.t2v, self.i2v, self.keyframes):
+            if pipe is not None:
+                pipe.set_progress_bar_config(disable=True)
         # Per-checkpoint call settings from the catalog (e.g. LTX 0.9.1+ wants
         # decode_timestep=0.05, decode_noise_scale=0.025); none for the tiny model.
         self.call_kwargs = dict(call_kwargs or {})
@@ -53,8 +63,21 @@ class LTXAdapter(Adapter):
             frame_rate=req.fps,  # LTX conditions its RoPE on the frame rate
             **self.call_kwargs,
         )
-        if req.image is not None:
+        if req.last_image is not None:
+            out = self._keyframes(req, kwargs)
+        elif req.image is not None:
             out = self.i2v(image=req.image.convert("RGB"), **kwargs)
         else:
             out = self.t2v(**kwargs)
         return to_uint8_frames(out.frames, req)
+
+    def _keyframes(self, req: GenerateRequest, kwargs: dict[str, Any]):
+        """Pin the first frame (if given) to ``req.image`` and the last frame to ``req.last_image``."""
+        if self.keyframes is None:
+            raise GenerationFailed(
+                "keyframes (a last frame) need diffusers' LTXConditionPipeline, which this diffusers version lacks"
+            )
+        conditions = [LTXVideoCondition(image=req.last_image.convert("RGB"), frame_index=req.num_frames - 1)]
+        if req.image is not None:
+            conditions.insert(0, LTXVideoCondition(image=req.image.convert("RGB"), frame_index=0))
+        return self.keyframes(conditions=conditions, **kwargs)

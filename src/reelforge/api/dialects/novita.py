@@ -1,0 +1,314 @@
+"""The Novita v3 dialect: POST /v3/async/txt2video and GET /v3/async/task-result (API-COMPAT.md §6).
+
+Novita names an SD1.5 checkpoint (``model_name``) and gives free width/height and per-prompt frame
+counts; our models offer menus. Vendor values are first checked against Novita's documented
+ranges (``novita_schemas``), then fitted to the model that really runs (``service.models.servable``:
+the built-in tiny model while AnimateDiff's weights are absent). What was fitted is reported back in
+task-result's ``extra.reelforge``, so nothing changes silently.
+
+Task ids are our job ids as UUIDs. ``extra.response_video_type: "gif"`` is served as a GIF made
+from the job's mp4 on first download (``media.gif``). ``extra.webhook.url`` is checked with the
+SSRF rules and recorded; this server does not deliver Novita webhooks yet.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import re
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from ...accounts import Account
+from ...artifacts.base import ArtifactMissing
+from ...catalog import ModelEntry, parse_size
+from ...errors import (InsufficientCredits, InvalidRequest, JobNotFound, LinkExpired, ModelNotFound, NotFound,
+                       RateLimited, ReelforgeError)
+from ...jobs import Job, JobStatus, Task
+from ...media.gif import gif_from_mp4
+from ...media.urlfetch import check_url
+from ...service.models import servable
+from ...service.specs import MAX_SEED, VideoRequest
+from ...service.videos import Content, Submitted, VideoService
+from ..auth import creator, reader
+from ..content import artifact_response
+from ..deps import service
+from ..forms import read_body
+from ..idempotency import idempotency, replay_headers
+from ..signed import _key as signing_key, _signature as sign, signed_url
+from .novita_schemas import PromptPart, Txt2VideoBody, parse_txt2video
+
+router = APIRouter(tags=["novita"])
+PREFIXES: tuple[str, ...] = ("/v3/async/",)
+SURFACE = "novita"
+GIF_PATH = "/v3/async/files/{task_id}/video.gif"
+__all__ = ["PREFIXES", "render_error", "router"]
+
+# model_name (Novita's sd_name of an SD1.x checkpoint) -> catalog model. They all run on AnimateDiff
+# v1-5-2 with the catalog entry's own SD1.5 base: the entry has no `checkpoint` option (catalog options
+# are numeric), so the named checkpoint cannot be swapped in per request. Any other checkpoint name
+# works once the operator's catalog file gives it as an alias; catalog ids are accepted as they are.
+CHECKPOINTS: dict[str, str] = {name: "animatediff-v1-5-2" for name in (
+    "darkSushiMixMix_225D_64380.safetensors",  # the reference's example
+    "dreamshaper_8_93211.safetensors",
+    "epicrealism_naturalSin_121250.safetensors",
+    "realisticVisionV51_v51VAE_94301.safetensors",
+    "chilloutmix_NiPrunedFp32Fix.safetensors",
+    "v1-5-pruned-emaonly.safetensors",
+)}
+
+STATUS = {
+    JobStatus.QUEUED: "TASK_STATUS_QUEUED",
+    JobStatus.IN_PROGRESS: "TASK_STATUS_PROCESSING",
+    JobStatus.COMPLETED: "TASK_STATUS_SUCCEED",
+    JobStatus.FAILED: "TASK_STATUS_FAILED",
+    # Novita's documented enum has no cancelled status (API-COMPAT §1): failed, with the reason.
+    JobStatus.CANCELLED: "TASK_STATUS_FAILED",
+}
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def task_id(job: Job) -> str:
+    return str(uuid.UUID(job.id))
+
+
+def job_id(task: str) -> str:
+    """Only the canonical UUID form we hand out; anything else cannot name a task."""
+    if not _UUID.fullmatch(task):
+        raise JobNotFound(task)
+    return uuid.UUID(task).hex
+
+
+# --- wire -> service ---------------------------------------------------------------------------
+
+
+def _entry(svc: VideoService, name: str) -> ModelEntry:
+    try:
+        return servable(svc.catalog, CHECKPOINTS.get(name, name), svc.settings.models_path, param="model_name")
+    except ModelNotFound:
+        known = sorted(CHECKPOINTS) + sorted(e.id for e in svc.catalog if Task.T2V in e.tasks)
+        raise ModelNotFound(f"Unknown model_name '{name}'. Available: {', '.join(known)}.",
+                            param="model_name") from None
+
+
+def nearest_size(entry: ModelEntry, width: int, height: int) -> str:
+    """The model's size closest to width x height: aspect ratio first (compared in log space, to 0.1,
+    so near-equal shapes count as equal), then area."""
+    want_aspect, want_area = width / height, width * height
+
+    def distance(size: str) -> tuple[float, float]:
+        w, h = parse_size(size)
+        return round(abs(math.log(w / h / want_aspect)), 1), abs(math.log(w * h / want_area))
+
+    return min(entry.sizes, key=distance)
+
+
+def _frame_counts(entry: ModelEntry, parts: list[PromptPart]) -> list[int]:
+    """Per-prompt frame counts the model can render. Prompt-travel models take Novita's counts as
+    they are; the others render each prompt as its own clip, so each count moves to the nearest
+    legal one (8k+1 for LTX: 32 -> 33), or down to the one below when the total would not fit."""
+    counts = [p.frames for p in parts]
+    if entry.prompt_travel:
+        return counts
+    rule = entry.frame_rule
+    lowest = rule.at_least(1)
+
+    def below(n: int) -> int:
+        up = rule.at_least(n)
+        return up if up == n else max(lowest, up - rule.step)
+
+    nearest = [min((below(n), rule.at_least(n)), key=lambda c: (abs(c - n), -c)) for n in counts]
+    if sum(nearest) <= entry.max_frames:
+        return nearest
+    floor = [below(n) for n in counts]
+    if sum(floor) > entry.max_frames:
+        raise InvalidRequest(f"The prompts need {sum(floor)} frames on model '{entry.id}', which makes at most "
+                             f"{entry.max_frames}; send fewer or shorter prompts.", param="prompts")
+    return floor
+
+
+def _options(entry: ModelEntry, body: Txt2VideoBody) -> dict[str, Any]:
+    """Novita knobs that are catalog options of the same name, where the serving model has them,
+    clamped to its range (AnimateDiff's clip_skip is 1-4 of Novita's 1-12). closed_loop is no
+    family's option today, so it is dropped: diffusers' AnimateDiff has no closed-loop schedule."""
+    out: dict[str, Any] = {}
+    for name, value in (("clip_skip", body.clip_skip), ("closed_loop", 1 if body.closed_loop else None)):
+        opt = entry.option(name)
+        if value is not None and opt is not None:
+            out[name] = opt.kind(min(max(value, opt.lo), opt.hi))
+    return out
+
+
+def to_request(body: Txt2VideoBody, entry: ModelEntry) -> VideoRequest:
+    counts = _frame_counts(entry, body.prompts)
+    lo, hi = entry.guidance_range
+    segments = [(p.prompt, n) for p, n in zip(body.prompts, counts)]
+    return VideoRequest(
+        prompt=body.prompts[0].prompt,
+        model=entry.id,
+        size=nearest_size(entry, body.width, body.height),
+        negative_prompt=body.negative_prompt or None,
+        # Novita allows any seed >= 0; our generators take 32-bit seeds.
+        seed=None if body.seed == -1 else body.seed % (MAX_SEED + 1),
+        num_inference_steps=min(body.steps, entry.max_steps),
+        guidance_scale=None if body.guidance_scale is None else min(max(body.guidance_scale, lo), hi),
+        num_frames=counts[0] if len(counts) == 1 else None,
+        segments=segments if len(segments) > 1 else None,
+        # Models without LoRA support (the built-in fallback) run without them rather than failing.
+        loras=[(lora.model_name, lora.strength) for lora in body.loras] if entry.loras else None,
+        # body.embeddings are validated but not applied: no adapter loads textual inversions yet.
+        options=_options(entry, body),
+    )
+
+
+def _prefs_key(job: str) -> str:
+    # Novita-only request settings live beside the job's artifacts (deleted with them), since the
+    # job row has no place for a dialect's output format or webhook.
+    return f"jobs/{job}/novita.json"
+
+
+def _submit(svc: VideoService, body: Txt2VideoBody, acct: Account, idem) -> Submitted:
+    webhook = body.extra.webhook
+    if webhook is not None:
+        check_url(webhook.url, param="extra.webhook.url")
+    done = svc.submit(to_request(body, _entry(svc, body.model_name)), account=acct, surface=SURFACE,
+                      idempotency=idem)
+    if not done.replayed and (webhook is not None or body.extra.response_video_type != "mp4"):
+        prefs = {"response_video_type": body.extra.response_video_type,
+                 "webhook": webhook.model_dump() if webhook else None}
+        svc.artifacts.put_bytes(_prefs_key(done.job.id), json.dumps(prefs).encode())
+    return done
+
+
+def _video_type(svc: VideoService, job: Job) -> str:
+    try:
+        return json.loads(svc.artifacts.get_bytes(_prefs_key(job.id)))["response_video_type"]
+    except ArtifactMissing:
+        return "mp4"
+
+
+# --- service -> wire ---------------------------------------------------------------------------
+
+
+def _ms(t: float | None) -> str:
+    return str(int(t * 1000)) if t else ""
+
+
+def _gif_url(request: Request, job: str, ttl: int) -> str:
+    expires = int(time.time()) + ttl
+    path = GIF_PATH.format(task_id=str(uuid.UUID(job)))
+    signature = sign(signing_key(request), job, "gif", expires)
+    return f"{str(request.base_url).rstrip('/')}{path}?expires={expires}&signature={signature}"
+
+
+def render_task(request: Request, svc: VideoService, job: Job) -> dict[str, Any]:
+    spec, status = job.spec, job.status
+    reason = ""
+    if status is JobStatus.CANCELLED:
+        reason = "cancelled by request"
+    elif job.error is not None:
+        reason = job.error.message
+    videos = []
+    if status is JobStatus.COMPLETED:
+        ttl = svc.settings.signed_url_ttl
+        kind = _video_type(svc, job)
+        url = _gif_url(request, job.id, ttl) if kind == "gif" else signed_url(request, job.id, "video", ttl)
+        videos.append({"video_url": url, "video_url_ttl": str(ttl), "video_type": kind})
+    eta = round(job.eta_at - time.time()) if job.eta_at and status is JobStatus.IN_PROGRESS else 0
+    return {
+        "extra": {
+            "seed": str(spec.seed),
+            "enable_nsfw_detection": False,
+            "debug_info": {"request_info": "", "submit_time_ms": _ms(job.created_at),
+                           "execute_time_ms": _ms(job.started_at), "complete_time_ms": _ms(job.completed_at)},
+            # Not Novita's: what really ran, after fitting the request to the model (see module doc).
+            "reelforge": {"model": spec.model, "width": spec.width, "height": spec.height,
+                          "frames": [n for _, n in spec.segments] or [spec.num_frames], "fps": spec.fps,
+                          "steps": spec.num_inference_steps, "guidance_scale": spec.guidance_scale,
+                          "loras": [{"model_name": n, "strength": w} for n, w in spec.loras]},
+        },
+        "task": {
+            "task_id": task_id(job),
+            "task_type": "TXT_TO_VIDEO",
+            "status": STATUS[status],
+            "reason": reason,
+            "eta": max(0, eta),
+            "progress_percent": 100 if status is JobStatus.COMPLETED else job.progress,
+        },
+        "images": [],
+        "videos": videos,
+        "audios": [],
+    }
+
+
+def _gif(svc: VideoService, job: str) -> Content:
+    mp4 = svc.content(job, "video", account=None)
+    key = f"jobs/{job}/video.gif"
+    if not svc.artifacts.exists(key):
+        svc.artifacts.put_bytes(key, gif_from_mp4(svc.artifacts.get_bytes(mp4.key)))
+    return Content(key=key, media_type="image/gif", filename="video.gif")
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+
+@router.post("/v3/async/txt2video", summary="Novita: create a text-to-video task")
+async def txt2video(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(creator())):
+    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    body = parse_txt2video(data)
+    idem = idempotency(request, "novita:txt2video", data)
+    done = await run_in_threadpool(_submit, svc, body, acct, idem)
+    return JSONResponse({"task_id": task_id(done.job)}, headers=replay_headers(done.replayed))
+
+
+@router.get("/v3/async/task-result", summary="Novita: a task's status and, once it succeeded, its video")
+def task_result(request: Request, task_id: str, svc: VideoService = Depends(service),
+                acct: Account = Depends(reader())):
+    return render_task(request, svc, svc.get(job_id(task_id), account=acct.id))
+
+
+@router.get(GIF_PATH, summary="Novita: a task's video as GIF, through a signed, expiring URL")
+def gif_file(request: Request, task_id: str, expires: int = 0, signature: str = "",
+             svc: VideoService = Depends(service)) -> Response:
+    job = job_id(task_id)
+    # As on /files: a wrong signature and an unknown task read the same, so links cannot be probed.
+    if not hmac.compare_digest(sign(signing_key(request), job, "gif", expires), signature):
+        raise NotFound("No such file, or the link's signature is wrong.")
+    if expires < time.time():
+        raise LinkExpired("This link has expired; fetch the task result again for a fresh one.")
+    return artifact_response(svc.artifacts, _gif(svc, job))
+
+
+# --- Novita's error envelope -------------------------------------------------------------------
+
+# Novita documents the statuses (400, 401, 403, 429, 503/504), not the body; this is the shape of its
+# other v3 APIs: {code, reason, message, metadata}, reason an UPPER_SNAKE word.
+_REASONS = {400: "INVALID_REQUEST_BODY", 401: "INVALID_API_KEY", 403: "NOT_ENOUGH_BALANCE", 404: "NOT_FOUND",
+            429: "RATE_LIMIT_EXCEEDED", 500: "INTERNAL_SERVER_ERROR", 503: "SERVICE_NOT_AVAILABLE"}
+
+
+def render_error(request: Request, exc: ReelforgeError, status: int) -> Response:
+    message, metadata = exc.message, {}
+    if exc.param:
+        metadata["param"] = exc.param
+    if isinstance(exc, InsufficientCredits):
+        # Novita reports an exhausted balance as 403, not 402.
+        status = 403
+        metadata.update(required=exc.required, available=exc.available)
+    elif isinstance(exc, RateLimited):
+        metadata["retry_after"] = exc.retry_after
+    reason = _REASONS.get(status, exc.code.upper())
+    if isinstance(exc, ModelNotFound):
+        reason = "MODEL_NOT_FOUND"
+    elif isinstance(exc, JobNotFound):
+        reason = "TASK_NOT_FOUND"
+        message = f"No task with task_id '{request.query_params.get('task_id') or request.path_params.get('task_id')}'."
+        metadata.pop("param", None)
+    return JSONResponse({"code": status, "reason": reason, "message": message, "metadata": metadata},
+                        status_code=status)

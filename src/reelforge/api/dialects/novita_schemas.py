@@ -1,0 +1,87 @@
+"""Novita's wire schema for POST /v3/async/txt2video, with the ranges its reference documents
+(API-COMPAT.md §6.2). Values are checked against Novita's ranges here; what the model that
+really runs can do is the dialect module's business."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ...errors import InvalidRequest
+
+MAX_TOTAL_FRAMES = 128  # "the total number of frames in prompts must be less than or equal to 128"
+
+
+class _Wire(BaseModel):
+    # Novita adds fields over time (e.g. extra.enterprise_plan); a field we do not know is ignored, not refused.
+    model_config = ConfigDict(extra="ignore")
+
+
+class PromptPart(_Wire):
+    prompt: str = Field(min_length=1, max_length=1024)
+    frames: int = Field(ge=8, le=64)
+
+
+class LoraRef(_Wire):
+    model_name: str = Field(min_length=1)
+    strength: float = 1.0  # the official SDK's default; the reference gives no range
+
+
+class EmbeddingRef(_Wire):
+    model_name: str = Field(min_length=1)
+
+
+class TestMode(_Wire):
+    enabled: bool = False
+    return_task_status: Literal["TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED"] = "TASK_STATUS_SUCCEED"
+
+
+class Webhook(_Wire):
+    url: str = Field(min_length=1)
+    test_mode: TestMode | None = None
+
+
+class Extra(_Wire):
+    response_video_type: Literal["mp4", "gif"] = "mp4"
+    webhook: Webhook | None = None
+
+
+class Txt2VideoBody(_Wire):
+    model_name: str = Field(min_length=1)
+    height: int = Field(ge=256, le=1024)
+    width: int = Field(ge=256, le=1024)
+    steps: int = Field(ge=1, le=50)
+    prompts: list[PromptPart] = Field(min_length=1)
+    negative_prompt: str | None = Field(None, max_length=1024)
+    guidance_scale: float | None = Field(None, ge=1, le=30)
+    seed: int = Field(-1, ge=-1)
+    loras: list[LoraRef] = Field(default_factory=list, max_length=5)
+    embeddings: list[EmbeddingRef] = Field(default_factory=list, max_length=5)
+    closed_loop: bool = False
+    clip_skip: int | None = Field(None, ge=1, le=12)
+    extra: Extra = Field(default_factory=Extra)
+
+
+def _param(loc: tuple[Any, ...]) -> str | None:
+    """("prompts", 0, "frames") -> "prompts[0].frames", the way the reference names nested fields."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or None
+
+
+def parse_txt2video(data: dict[str, Any]) -> Txt2VideoBody:
+    try:
+        body = Txt2VideoBody.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        param = _param(err["loc"])
+        if err["type"] == "missing":
+            raise InvalidRequest(f"Missing required parameter '{param}'.", param=param) from None
+        raise InvalidRequest(f"Invalid value {err.get('input')!r} for '{param}': {err['msg']}.", param=param) from None
+    total = sum(p.frames for p in body.prompts)
+    if total > MAX_TOTAL_FRAMES:
+        raise InvalidRequest(f"The prompts' frames add up to {total}; at most {MAX_TOTAL_FRAMES} are allowed.",
+                             param="prompts")
+    return body

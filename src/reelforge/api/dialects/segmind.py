@@ -1,0 +1,265 @@
+"""The Segmind dialect: Stable Video Diffusion (API-COMPAT.md §4, seed 001).
+
+Routes (key in the ``x-api-key`` header):
+  POST /v1/svd                          synchronous: the answer is the mp4 itself (or {"image": base64}
+                                        with base64=true), with an ``x-remaining-credits`` header
+  POST /v2/svd                          asynchronous: {request_id, status, poll_url, status_url, response_url}
+  GET  /v2/requests/{id}/status         {status, request_id, metrics}
+  GET  /v2/requests/{id}                {request_id, status, output (signed video URL), metrics[, error]}
+  GET  /v1/requests/{id}                the v1 poll URL v2 hands out, kept for old clients: same as above
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import time
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ...accounts import Account
+from ...catalog import ModelEntry
+from ...errors import GenerationFailed, InvalidRequest, JobNotFound, ReelforgeError
+from ...jobs import Job, JobStatus
+from ...service.models import servable
+from ...service.specs import MAX_SEED, VideoRequest
+from ...service.videos import Submitted, VideoService
+from ..auth import X_API_KEY, creator, reader
+from ..deps import service
+from ..forms import read_body
+from ..idempotency import idempotency, replay_headers
+from ..media import read_image
+from ..signed import signed_url
+
+router = APIRouter(tags=["segmind"])
+PREFIXES: tuple[str, ...] = ("/v1/svd", "/v2/svd", "/v2/requests/", "/v1/requests/")
+SURFACE = "segmind"
+
+# Segmind `frames` -> catalog model: SVD img2vid makes 14 frames, img2vid-xt 25.
+MODELS = {14: "svd", 25: "svd-xt"}
+# SVD has no text encoder and ignores the prompt; the built-in fallback model needs one to run.
+PROMPT = "the input image, animated"
+# How long POST /v1/svd holds the request open before answering 504 (API-COMPAT §9.5 suggests <= 300 s).
+SYNC_WAIT_SECONDS = 300.0
+SYNC_POLL_SECONDS = 0.25
+
+STATUS = {
+    JobStatus.QUEUED: "QUEUED",
+    JobStatus.IN_PROGRESS: "PROCESSING",
+    JobStatus.COMPLETED: "COMPLETED",
+    JobStatus.FAILED: "FAILED",
+    JobStatus.CANCELLED: "FAILED",  # Segmind documents no cancelled state
+}
+
+
+class SyncTimeout(ReelforgeError):
+    """The synchronous /v1/svd wait ran out; Segmind answers 504."""
+
+    code = "timeout"
+
+
+# --- wire -> service -------------------------------------------------------------------------
+
+
+class SVDBody(BaseModel):
+    """The seed's parameter table, with its ranges. Numbers may arrive as strings (the seed sends
+    ``"frames": "14"``); pydantic's lax mode coerces those."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    image: str
+    as_base64: bool = Field(False, alias="base64")
+    cond_aug: float = Field(0.2, ge=0, le=1)
+    fps: int = Field(7, ge=1, le=60)
+    frames: int = 14
+    motion: int = Field(127, ge=1, le=180)
+    resize_method: Literal["maintain_aspect_ratio", "crop_to_16_9"] = "maintain_aspect_ratio"
+    seed: int = Field(-1, ge=-1, le=999_999_999_999_999)
+
+    @field_validator("frames")
+    @classmethod
+    def _frames(cls, v: int) -> int:
+        if v not in MODELS:
+            raise ValueError(f"allowed values are {', '.join(map(str, MODELS))}")
+        return v
+
+
+def _parse(data: dict[str, Any]) -> SVDBody:
+    try:
+        return SVDBody.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        param = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "missing":
+            raise InvalidRequest(f"'{param}' is required.", param=param) from None
+        raise InvalidRequest(f"Invalid {param} {err.get('input')!r}: {err['msg']}.", param=param) from None
+
+
+def _nearest_frames(entry: ModelEntry, n: int) -> int:
+    """The legal frame count for ``entry`` nearest to ``n`` (ties go up), within its maximum."""
+    rule = entry.frame_rule
+    up = rule.at_least(n)
+    legal = [c for c in (up, up - rule.step) if 1 <= c <= entry.max_frames and rule.allows(c)]
+    if not legal:
+        return rule.step * ((entry.max_frames - rule.offset) // rule.step) + rule.offset
+    return min(legal, key=lambda c: (abs(c - n), -c))
+
+
+def _to_request(body: SVDBody, svc: VideoService) -> VideoRequest:
+    image = read_image(body.image, svc.settings, param="image")
+    entry = servable(svc.catalog, MODELS[body.frames], svc.settings.models_path, param="frames")
+    # The vendor's values were checked against the vendor's ranges above. When the real SVD weights
+    # are absent, the built-in fallback runs instead and cannot honour all of them exactly:
+    #   frames -> the nearest count its frame rule allows (LTX: 8k+1, so 14 -> 17, 25 -> 25);
+    #   fps    -> clamped into its fps range;
+    #   motion, cond_aug -> dropped where the model has no such option (the fallback has none).
+    fps = min(max(body.fps, entry.fps_range[0]), entry.fps_range[1])
+    wanted = {"motion_bucket_id": body.motion, "noise_aug_strength": body.cond_aug}
+    # Segmind seeds reach 10^15, ours 2^32 - 1: a larger seed is folded into range (still reproducible).
+    seed = None if body.seed == -1 else body.seed % (MAX_SEED + 1)
+    return VideoRequest(
+        prompt=PROMPT, model=entry.id, image=image, image_param="image", fps=fps,
+        num_frames=_nearest_frames(entry, body.frames), seed=seed, resize_method=body.resize_method,
+        options={k: v for k, v in wanted.items() if entry.option(k) is not None},
+    )
+
+
+async def _submit(request: Request, svc: VideoService, acct: Account, route: str) -> tuple[SVDBody, Submitted]:
+    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    body = _parse(data)
+    idem = idempotency(request, route, data)
+
+    def submit() -> Submitted:
+        return svc.submit(_to_request(body, svc), account=acct, surface=SURFACE, idempotency=idem)
+
+    return body, await run_in_threadpool(submit)
+
+
+async def _finished(svc: VideoService, job: Job, acct: Account) -> Job:
+    """Poll the store until the job is done. Past the deadline the job is cancelled (which refunds
+    it): a synchronous caller has no id to collect it with later."""
+    deadline = time.monotonic() + SYNC_WAIT_SECONDS
+    while not job.finished:
+        if time.monotonic() > deadline:
+            await run_in_threadpool(svc.cancel, job.id, account=acct.id)
+            raise SyncTimeout(f"The video was not ready within {SYNC_WAIT_SECONDS:.0f} s; it was cancelled. "
+                              "Use POST /v2/svd for long jobs.")
+        await asyncio.sleep(SYNC_POLL_SECONDS)
+        job = await run_in_threadpool(svc.get, job.id, account=acct.id)
+    if job.status is not JobStatus.COMPLETED:
+        raise GenerationFailed(job.error.message if job.error else f"The video {job.status.value}.")
+    return job
+
+
+def _job_id(public: str) -> str:
+    """Our job id from a Segmind request_id (a UUID); anything else names no request."""
+    if not _UUID.fullmatch(public):
+        raise JobNotFound(public)
+    return uuid.UUID(public).hex
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+# --- service -> wire -------------------------------------------------------------------------
+
+
+def credit_headers(svc: VideoService, acct: Account, job: Job) -> dict[str, str]:
+    """Segmind's balance headers. Unlimited accounts have no balance to report, so they get none."""
+    if not acct.metered:
+        return {}
+    return {"x-remaining-credits": str(svc.accounts.get(acct.id).credits), "x-credits-consumed": str(job.charge)}
+
+
+def _metrics(job: Job) -> dict[str, Any]:
+    if job.finished and job.started_at and job.completed_at:
+        return {"inference_time": round(job.completed_at - job.started_at, 3)}
+    return {}
+
+
+def render_status(job: Job) -> dict[str, Any]:
+    return {"status": STATUS[job.status], "request_id": str(uuid.UUID(job.id)), "metrics": _metrics(job)}
+
+
+def render_result(request: Request, job: Job) -> dict[str, Any]:
+    out = render_status(job)
+    out["output"] = signed_url(request, job.id, "video") if job.status is JobStatus.COMPLETED else None
+    if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        out["error"] = job.error.message if job.error else "The request failed."
+    return out
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+@router.post("/v1/svd", summary="Segmind: image to video, synchronously (the response is the video)")
+async def svd_sync(request: Request, svc: VideoService = Depends(service),
+                   acct: Account = Depends(creator(X_API_KEY))):
+    body, done = await _submit(request, svc, acct, "segmind:v1")
+    job = await _finished(svc, done.job, acct)
+    content = await run_in_threadpool(svc.content, job.id, "video", account=acct.id)
+    data = await run_in_threadpool(svc.artifacts.get_bytes, content.key)
+    headers = {**replay_headers(done.replayed), **await run_in_threadpool(credit_headers, svc, acct, job)}
+    if body.as_base64:
+        # Segmind's image models answer {"image": <base64>}; the video key is undocumented, so the same one.
+        return JSONResponse({"image": base64.b64encode(data).decode()}, headers=headers)
+    return Response(data, media_type=content.media_type, headers=headers)
+
+
+@router.post("/v2/svd", summary="Segmind: image to video, asynchronously")
+async def svd_async(request: Request, svc: VideoService = Depends(service),
+                    acct: Account = Depends(creator(X_API_KEY))):
+    _, done = await _submit(request, svc, acct, "segmind:v2")
+    rid = str(uuid.UUID(done.job.id))
+    headers = {**replay_headers(done.replayed), **await run_in_threadpool(credit_headers, svc, acct, done.job)}
+    return JSONResponse({
+        "request_id": rid,
+        "status": STATUS[done.job.status],
+        "poll_url": str(request.url_for("segmind_poll", request_id=rid)),
+        "status_url": str(request.url_for("segmind_status", request_id=rid)),
+        "response_url": str(request.url_for("segmind_result", request_id=rid)),
+    }, headers=headers)
+
+
+@router.get("/v2/requests/{request_id}/status", name="segmind_status", summary="Segmind: request status")
+def request_status(request_id: str, svc: VideoService = Depends(service), acct: Account = Depends(reader(X_API_KEY))):
+    return render_status(svc.get(_job_id(request_id), account=acct.id))
+
+
+@router.get("/v2/requests/{request_id}", name="segmind_result", summary="Segmind: request result")
+def result(request: Request, request_id: str, svc: VideoService = Depends(service),
+           acct: Account = Depends(reader(X_API_KEY))):
+    return render_result(request, svc.get(_job_id(request_id), account=acct.id))
+
+
+@router.get("/v1/requests/{request_id}", name="segmind_poll", summary="Segmind: request result (v1 poll URL)")
+def poll(request: Request, request_id: str, svc: VideoService = Depends(service),
+         acct: Account = Depends(reader(X_API_KEY))):
+    return render_result(request, svc.get(_job_id(request_id), account=acct.id))
+
+
+# --- the Segmind error envelope ----------------------------------------------------------------
+
+# Segmind's documented statuses: 400, 401, 403, 404, 406 (credits), 429, 500, 502, 504. 409/413/422
+# stay ours (Idempotency-Key conflicts, §8.1; oversized bodies).
+_STATUS = {402: 406, 503: 502}
+
+
+def render_error(request: Request, exc: ReelforgeError, status: int) -> Response:
+    if isinstance(exc, SyncTimeout):
+        status = 504
+    status = _STATUS.get(status, status)
+    message = exc.message
+    if status == 406:
+        # Clients check that a 406 mentions credits (API-COMPAT §4.4); ours does already.
+        message = f"Insufficient credits. {message}"
+    return JSONResponse({"error": message}, status_code=status)
+
+
+__all__ = ["PREFIXES", "render_error", "router"]

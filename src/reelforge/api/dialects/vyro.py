@@ -1,0 +1,220 @@
+"""The Vyro / Imagine dialect: "FastSVD Text to Video" (API-COMPAT.md §3, seed 000).
+
+Routes (Bearer key):
+  POST        /v2/video/text-to-video   multipart (or JSON): prompt, style, aspect_ratio -> {id, status}
+  GET | POST  /v2/assets/{id}/status    the docs' heading says POST and their curl says GET: both work
+  DELETE | POST /v2/video/delete/{id}   same inconsistency in the docs, same answer
+
+Ids are UUIDs; timestamps are ISO-8601 with microseconds and ``Z``; a finished video carries
+signed, expiring ``url.generation`` / ``url.thumbnail`` links that need no key.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Literal, get_args
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ...accounts import Account
+from ...catalog import ModelEntry, parse_size
+from ...errors import InvalidRequest, JobNotFound, ReelforgeError, Unauthenticated
+from ...jobs import Job, JobStatus
+from ...service.models import servable
+from ...service.specs import VideoRequest
+from ...service.videos import Submitted, VideoService
+from ..auth import BEARER, creator, reader
+from ..deps import service
+from ..forms import read_body
+from ..idempotency import idempotency, replay_headers
+from ..signed import signed_url
+
+router = APIRouter(tags=["vyro"])
+PREFIXES: tuple[str, ...] = ("/v2/video/text-to-video", "/v2/video/delete/", "/v2/assets/")
+SURFACE = "vyro"
+
+# Vyro `style` -> catalog model. `fast-svd` is the two-stage text -> image -> SVD-XT pipeline.
+# `kling-1.0-pro` is documented on the same endpoint (Kling v1 Pro page); Kling is closed, so it runs
+# on the closest open model in the catalog: Wan 2.1 14B text-to-video (720p, 5 s, like Kling 1.0 Pro).
+STYLES: dict[str, str] = {
+    "fast-svd": "fast-svd",
+    "kling-1.0-pro": "wan2.1-t2v-14b",
+}
+
+AspectRatio = Literal["1:1", "16:9", "9:16"]
+ASPECT_RATIOS: tuple[str, ...] = get_args(AspectRatio)
+
+# Internal status -> Vyro `video.status`. Vyro shows no queued value, and documents no failure value;
+# `failed` is API-COMPAT's recommendation, and a cancelled (deleted mid-run) video reads the same.
+STATUS = {
+    JobStatus.QUEUED: "processing",
+    JobStatus.IN_PROGRESS: "processing",
+    JobStatus.COMPLETED: "finished",
+    JobStatus.FAILED: "failed",
+    JobStatus.CANCELLED: "failed",
+}
+
+
+# --- wire -> service -------------------------------------------------------------------------
+
+
+class CreateBody(BaseModel):
+    """POST /v2/video/text-to-video (multipart/form-data in the docs)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: str
+    style: str
+    aspect_ratio: AspectRatio = "1:1"  # optional in the docs, default unstated
+
+
+def _parse(data: dict[str, Any]) -> CreateBody:
+    try:
+        return CreateBody.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        param = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "missing":
+            raise InvalidRequest(f"'{param}' is required.", param=param) from None
+        raise InvalidRequest(f"Invalid {param} {err.get('input')!r}: {err['msg']}.", param=param) from None
+
+
+def _size_for(entry: ModelEntry, aspect_ratio: str) -> str | None:
+    """The size the model's vendor menu lists for this aspect ratio (its first resolution that has one);
+    for a model without menus, its size of exactly that ratio nearest its default pixel count."""
+    for by_aspect in entry.resolutions.values():
+        if aspect_ratio in by_aspect:
+            return by_aspect[aspect_ratio]
+    aw, ah = (int(v) for v in aspect_ratio.split(":"))
+    exact = [(w, h) for w, h in map(parse_size, entry.sizes) if w * ah == h * aw]
+    if not exact:
+        return None
+    dw, dh = parse_size(entry.default_size)
+    w, h = min(exact, key=lambda wh: abs(wh[0] * wh[1] - dw * dh))
+    return f"{w}x{h}"
+
+
+def _to_request(body: CreateBody, svc: VideoService) -> VideoRequest:
+    if body.style not in STYLES:
+        raise InvalidRequest(f"Invalid style '{body.style}'. Allowed: {', '.join(STYLES)}.", param="style")
+    # While the style's weights are absent this is the built-in model; the size then comes from its menu.
+    entry = servable(svc.catalog, STYLES[body.style], svc.settings.models_path, param="style")
+    # Vyro sets no duration: the model's default one (fast-svd: 2 s of SVD-XT frames).
+    size = _size_for(entry, body.aspect_ratio)
+    if size is None:
+        offered = [a for a in ASPECT_RATIOS if _size_for(entry, a)]
+        raise InvalidRequest(f"aspect_ratio '{body.aspect_ratio}' is not available for style '{body.style}' "
+                             f"(model '{entry.id}'). Allowed: {', '.join(offered)}.", param="aspect_ratio")
+    return VideoRequest(prompt=body.prompt, model=entry.id, size=size)
+
+
+def job_id(public: str) -> str:
+    """Our job id from a Vyro video UUID; anything that is not a canonical UUID names no video."""
+    if not _UUID.fullmatch(public):
+        raise JobNotFound(public)
+    return uuid.UUID(public).hex
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+# --- service -> wire -------------------------------------------------------------------------
+
+
+def public_id(job: Job) -> str:
+    return str(uuid.UUID(job.id))
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def render_video(request: Request, job: Job) -> dict[str, Any]:
+    video: dict[str, Any] = {
+        "uuid": public_id(job),
+        "created_at": iso(job.created_at),
+        "status": STATUS[job.status],
+        "url": None,
+    }
+    if job.status is JobStatus.COMPLETED:
+        video["url"] = {"generation": signed_url(request, job.id, "video"),
+                        "thumbnail": signed_url(request, job.id, "thumbnail")}
+    elif job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        video["error"] = job.error.message if job.error else "The video failed."  # extension: why it failed
+    return {"status": "success", "video": video}
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+@router.post("/v2/video/text-to-video", summary="Vyro: create a text-to-video job")
+async def create(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(creator(BEARER))):
+    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    body = _parse(data)
+    idem = idempotency(request, "vyro:t2v", data)
+
+    def submit() -> Submitted:
+        return svc.submit(_to_request(body, svc), account=acct, surface=SURFACE, idempotency=idem)
+
+    done = await run_in_threadpool(submit)
+    return JSONResponse({"id": public_id(done.job), "status": STATUS[done.job.status]},
+                        headers=replay_headers(done.replayed))
+
+
+@router.get("/v2/assets/{video_id}/status", summary="Vyro: video status", operation_id="vyro_status")
+@router.post("/v2/assets/{video_id}/status", summary="Vyro: video status (POST, as the docs' heading says)",
+             operation_id="vyro_status_post")
+def video_status(request: Request, video_id: str, svc: VideoService = Depends(service),
+                 acct: Account = Depends(reader(BEARER))):
+    return render_video(request, svc.get(job_id(video_id), account=acct.id))
+
+
+@router.delete("/v2/video/delete/{video_id}", summary="Vyro: delete a video", operation_id="vyro_delete")
+@router.post("/v2/video/delete/{video_id}", summary="Vyro: delete a video (POST, as the docs' heading says)",
+             operation_id="vyro_delete_post")
+def delete(video_id: str, svc: VideoService = Depends(service), acct: Account = Depends(reader(BEARER))):
+    svc.delete(job_id(video_id), account=acct.id)
+    return {"message": "video deleted", "status": "success"}
+
+
+# --- the Vyro error envelope -------------------------------------------------------------------
+
+# (code, error name) by HTTP status, from the seed's tables. Vyro documents no 404/409/413/422:
+# those keep our status (a wrong or foreign id must read as "not found", §8.1 asks 409/422 for
+# Idempotency-Key conflicts) and carry 1100, "the request is invalid".
+_BY_STATUS = {
+    400: ("1100", "BadRequest"),
+    402: ("1101", "PaymentRequired"),
+    404: ("1100", "NotFound"),
+    405: ("1100", "BadRequest"),
+    409: ("1100", "Conflict"),
+    413: ("1100", "BadRequest"),
+    422: ("1100", "BadRequest"),
+    429: ("1202", "TooManyRequests"),
+    503: ("1200", "ServiceUnavailable"),
+}
+
+
+def _has_bearer(request: Request) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
+
+
+def render_error(request: Request, exc: ReelforgeError, status: int) -> Response:
+    if isinstance(exc, Unauthenticated):
+        # Vyro tells a missing token (1000, 400) from a wrong one (1001, 401).
+        status, code, name = (401, "1001", "Unauthorized") if _has_bearer(request) else (400, "1000", "BadRequest")
+    elif status in _BY_STATUS:
+        code, name = _BY_STATUS[status]
+    else:
+        status, code, name = 500, "1300", "InternalServerError"
+    body = {"status": "error", "code": code, "error": name, "message": exc.message}
+    return JSONResponse(body, status_code=status)
+
+
+__all__ = ["PREFIXES", "render_error", "router"]
