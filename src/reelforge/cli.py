@@ -1,4 +1,4 @@
-"""The `reelforge` command: serve, worker, generate, pull, models.
+"""The `reelforge` command: serve, worker, generate, pull, bench, keys, models.
 
 Server options are generated from the settings table, so `--help`, the
 environment variables and the README never disagree.
@@ -169,6 +169,90 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+
+    from .catalog import Catalog
+    from .errors import ReelforgeError
+
+    console = Console(stderr=True)
+    settings = _settings(args)
+    try:
+        # Lazy: torch and diffusers load only when a bench actually runs.
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
+
+        from .engine.bench import run_bench
+        from .engine.device import set_threads
+
+        # The tiny builders' save/load progress bars would interleave with the report.
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
+        set_threads(settings.torch_threads)
+        report = run_bench(Catalog.from_settings(settings), args.model, tiny=args.tiny, device=args.device,
+                           steps=args.steps, frames=args.frames, size=args.size, repeats=args.repeats)
+    except (ReelforgeError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {getattr(exc, 'message', exc)}")
+        return 2
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.table())
+    return 0
+
+
+def _account_store(args: argparse.Namespace):
+    from .store import AccountStore, JobStore
+
+    settings = _settings(args)
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    store = JobStore(settings.database_url)
+    store.migrate()
+    return AccountStore(store)
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from .accounts import parse_rate
+    from .errors import InvalidRequest
+
+    try:
+        limit, window = parse_rate(args.rate_limit)
+    except InvalidRequest as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 2
+    account, key = _account_store(args).create(
+        args.name, credits=None if args.unlimited else args.credits, rate_limit=limit, rate_window=window)
+    credits = "unlimited" if account.credits is None else account.credits
+    print(f"account {account.id} ({account.name}): credits {credits}, rate limit {account.rate_policy}", file=sys.stderr)
+    print("This key is shown once; store it now:", file=sys.stderr)
+    print(key)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("account", "name", "key", "credits", "rate limit", "state")
+    table.columns[0].no_wrap = True
+    for a in _account_store(args).list():
+        table.add_row(a.id, a.name, a.key_prefix + "...", "unlimited" if a.credits is None else str(a.credits),
+                      a.rate_policy, "revoked" if a.revoked_at else "active")
+    Console().print(table)
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from .errors import NotFound
+
+    try:
+        account = _account_store(args).revoke(args.key)
+    except NotFound as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 1
+    print(f"revoked the key of {account.id} ({account.name})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reelforge", description="Self-hosted text-to-video and image-to-video service.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -201,6 +285,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("models", nargs="+", help="Catalog model ids or aliases.")
     _add_setting_flags(p, ("data_dir", "models_dir", "default_model"))
     p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("bench", help="Time our engine path against a plain diffusers call, side by side.")
+    p.add_argument("--model", required=True, help="Catalog model id or alias.")
+    p.add_argument("--tiny", action="store_true",
+                   help="Use the family's tiny random-weight model (runs on a CPU); default: the full published "
+                        "architecture with random weights (needs a GPU).")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="Torch device (default auto).")
+    p.add_argument("--steps", type=int, help="Denoising steps (default: the model's; 4 with --tiny).")
+    p.add_argument("--frames", type=int, help="Frame count (default: the model's default clip; a short one with --tiny).")
+    p.add_argument("--size", help="Generation size WxH (default: the model's default; its smallest with --tiny).")
+    p.add_argument("--repeats", type=int, default=3, help="Timed runs per path after the warm-up (default 3).")
+    p.add_argument("--json", action="store_true", help="Print the result as JSON.")
+    _add_setting_flags(p, ("catalog", "torch_threads"))
+    p.set_defaults(func=cmd_bench)
+
+    keys = sub.add_parser("keys", help="Manage API keys (each key is one account with its credits).")
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    p = ksub.add_parser("create", help="Create an account and print its key (once).")
+    p.add_argument("--name", required=True, help="Who the key is for.")
+    amount = p.add_mutually_exclusive_group()
+    amount.add_argument("--credits", type=int, default=0, help="Starting balance in credits (default 0).")
+    amount.add_argument("--unlimited", action="store_true", help="No credit limit.")
+    p.add_argument("--rate-limit", default="30/min", help="Creates per window, e.g. 30/min, 1000/day, unlimited.")
+    _add_setting_flags(p, ("data_dir", "database"))
+    p.set_defaults(func=cmd_keys_create)
+    p = ksub.add_parser("list", help="List accounts and their keys' prefixes.")
+    _add_setting_flags(p, ("data_dir", "database"))
+    p.set_defaults(func=cmd_keys_list)
+    p = ksub.add_parser("revoke", help="Revoke a key by its account id or key prefix.")
+    p.add_argument("key", help="Account id (acct_...) or key prefix (rf_...).")
+    _add_setting_flags(p, ("data_dir", "database"))
+    p.set_defaults(func=cmd_keys_revoke)
 
     p = sub.add_parser("models", help="List the models in the catalog.")
     _add_setting_flags(p, ("default_model",))

@@ -62,6 +62,10 @@ class JobSpec:
     options: dict[str, Any] = field(default_factory=dict, hash=False)
     # How the input image was fitted to the frame (service.specs.RESIZE_METHODS); the size already reflects it.
     resize_method: str = "crop"
+    # A name the client gave the video (Syllaby's title); shown back, never used for generation.
+    title: str | None = None
+    # Settings only the submitting surface reads back (Novita's response_video_type and webhook).
+    extras: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def size(self) -> str:

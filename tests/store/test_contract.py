@@ -6,7 +6,6 @@ import time
 import uuid
 
 import pytest
-import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from tests.store.conftest import run_threads

@@ -18,6 +18,7 @@ from ..jobs import JobSpec, Task
 
 MAX_PROMPT_CHARS = 32000
 MAX_SEED = 2**32 - 1
+MAX_TITLE_CHARS = 255
 # How an input image becomes the video's frame (Segmind's resize_method, plus our default):
 #   crop                   cover the requested size and cut the overflow (never stretch);
 #   maintain_aspect_ratio  the video takes the image's aspect ratio at the model's default pixel count;
@@ -51,6 +52,8 @@ class VideoRequest:
     style: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     resize_method: str | None = None
+    title: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def check_prompt(value: str | None, param: str, *, required: bool) -> str | None:
@@ -61,6 +64,13 @@ def check_prompt(value: str | None, param: str, *, required: bool) -> str | None
     if len(value) > MAX_PROMPT_CHARS:
         raise InvalidRequest(f"'{param}' is {len(value)} characters long; at most {MAX_PROMPT_CHARS} are allowed.", param=param)
     return value
+
+
+def check_title(title: str | None) -> str | None:
+    if title is not None and len(title) > MAX_TITLE_CHARS:
+        raise InvalidRequest(f"'title' is {len(title)} characters long; at most {MAX_TITLE_CHARS} are allowed.",
+                             param="title")
+    return title
 
 
 def _in_range(value: float, lo: float, hi: float, param: str, what: str) -> None:
@@ -269,4 +279,6 @@ def build_spec(
         style=req.style,
         options=options,
         resize_method=resize,
+        title=check_title(req.title),
+        extras=dict(req.extras),
     )

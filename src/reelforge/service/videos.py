@@ -13,6 +13,7 @@ from ..artifacts.base import ArtifactStore
 from ..catalog import Catalog
 from ..errors import Conflict, InvalidRequest
 from ..jobs import Job, JobSpec, JobStatus
+from ..media.gif import gif_from_mp4
 from ..media.inputs import decode_image, encode_png
 from ..settings import Settings
 from ..store import AccountStore, JobStore, Page
@@ -23,7 +24,10 @@ VARIANTS = {
     "video": ("video.mp4", "video/mp4"),
     "thumbnail": ("thumbnail.webp", "image/webp"),
     "spritesheet": ("spritesheet.jpg", "image/jpeg"),
+    "gif": ("video.gif", "image/gif"),
 }
+# Made from the mp4 on first request, then kept beside it: no job pays for a format nobody asked for.
+DERIVED = {"gif": gif_from_mp4}
 
 
 @dataclass(frozen=True)
@@ -168,4 +172,10 @@ class VideoService:
                 param="video_id",
             )
         filename, media_type = VARIANTS[variant]
+        if variant in DERIVED:
+            key = f"jobs/{job.id}/{filename}"
+            if not self.artifacts.exists(key):
+                video = self.artifacts.get_bytes(job.result["artifacts"]["video"])
+                self.artifacts.put_bytes(key, DERIVED[variant](video))
+            return Content(key=key, media_type=media_type, filename=filename)
         return Content(key=job.result["artifacts"][variant], media_type=media_type, filename=filename)

@@ -82,7 +82,8 @@ def create_key(data_dir: Path, *args: str) -> str:
 class Rig:
     server: LiveServer
     images: ImageHost
-    keys: dict[str, str]  # alice: 1000 credits; bob: unlimited; poor: 0 credits; slow: 2 creates/min
+    # alice: 1000 credits (a fresh account for every test); bob: unlimited; poor: 0 credits; slow: 2 creates/min
+    keys: dict[str, str]
     accounts: AccountStore
 
     @property
@@ -111,3 +112,11 @@ def rig(tmp_path_factory, tiny_models_dir):
     store.close()
     server.stop()
     images.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_alice(rig):
+    """Each test gets its own metered account: a job from an earlier test that fails or is cancelled
+    later refunds its own account, not the balance this test is counting."""
+    rig.keys["alice"] = create_key(rig.server.data_dir, "--name", "alice", "--credits", "1000",
+                                   "--rate-limit", "1000/min")

@@ -1,11 +1,234 @@
-"""The aimlapi dialect (API-COMPAT.md). Being written: no routes yet."""
+"""The AI/ML API dialect: PixVerse v5 video generation (API-COMPAT.md §7).
+
+Two URLs do the same thing: the universal ``/v2/video/generations`` and the legacy vendor URL
+``/v2/generate/video/pixverse/generation`` (the docs' full example uses it). POST creates, GET with
+``?generation_id=`` polls. Generation ids are ``<uuid>:<model>``, the form the docs show.
+
+PixVerse's menu (aspect ratio x resolution x 5 or 8 seconds) is fitted to the model that really runs
+(``service.models.servable``: the built-in tiny model while the mapped model's weights are absent):
+the nearest size and duration it offers. The effective values are in the job (``/v1/videos``).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
 
-from ..errors import generic_renderer as render_error
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from ...accounts import Account
+from ...catalog import Catalog, ModelEntry, parse_size
+from ...errors import InsufficientCredits, InvalidRequest, JobNotFound, ReelforgeError
+from ...jobs import Job, JobStatus
+from ...media.inputs import decode_image
+from ...service.models import servable
+from ...service.specs import MAX_SEED, VideoRequest
+from ...service.videos import Submitted, VideoService
+from ...settings import Settings
+from ..auth import creator, reader
+from ..deps import service
+from ..forms import read_body
+from ..idempotency import idempotency, replay_headers
+from ..media import read_image
+from ..signed import signed_url
+from .aimlapi_schemas import RESOLUTIONS, GenerationBody, enum_error, parse_generation
 
 router = APIRouter(tags=["aimlapi"])
-PREFIXES: tuple[str, ...] = ()
+UNIVERSAL = "/v2/video/generations"
+LEGACY = "/v2/generate/video/pixverse/generation"
+PREFIXES: tuple[str, ...] = (UNIVERSAL, LEGACY)
+SURFACE = "aimlapi"
 __all__ = ["PREFIXES", "render_error", "router"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    model: str  # the catalog model that serves it once its weights are installed
+    images: int  # input images: 0 text-to-video, 1 image_url, 2 image_url + tail_image_url
+
+
+# Wan 2.2 TI2V-5B makes 5 s of 720p from text or an image, PixVerse v5's core offer; transitions
+# need a first and a last frame, which Wan 2.1 FLF2V is made for.
+MODELS: dict[str, Variant] = {
+    "pixverse/v5/text-to-video": Variant("wan2.2-ti2v-5b", 0),
+    "pixverse/v5/image-to-video": Variant("wan2.2-ti2v-5b", 1),
+    "pixverse/v5/transition": Variant("wan2.1-flf2v-14b-720p", 2),
+}
+
+STATUS = {
+    JobStatus.QUEUED: "queued",
+    JobStatus.IN_PROGRESS: "generating",
+    JobStatus.COMPLETED: "completed",
+    JobStatus.FAILED: "error",
+    JobStatus.CANCELLED: "error",  # the documented enum has no cancelled status (API-COMPAT §1)
+}
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def public_id(job: Job, model: str) -> str:
+    return f"{uuid.UUID(job.id)}:{model}"
+
+
+def parse_generation_id(value: str) -> tuple[str, str]:
+    """(job id, vendor model) from exactly the form we hand out; anything else names no generation."""
+    head, _, model = value.partition(":")
+    if not _UUID.fullmatch(head) or model not in MODELS:
+        raise JobNotFound(value)
+    return uuid.UUID(head).hex, model
+
+
+# --- wire -> service ---------------------------------------------------------------------------
+
+
+def fit_size(entry: ModelEntry, aspect: float, short_side: int) -> str:
+    """The model's size nearest to the requested frame: aspect ratio first (log space, to 0.1, so
+    1280x704 counts as 16:9), then the short side, which is what PixVerse's resolution names."""
+
+    def distance(size: str) -> tuple[float, int]:
+        w, h = parse_size(size)
+        return round(abs(math.log(w / h / aspect)), 1), abs(min(w, h) - short_side)
+
+    return min(entry.sizes, key=distance)
+
+
+def fit_seconds(entry: ModelEntry, size: str, seconds: int) -> int:
+    """The duration the model offers at ``size`` nearest to ``seconds``; on a tie the longer one."""
+    offered = entry.durations_by_resolution.get(entry.resolution_of(size) or "", entry.durations)
+    return min(offered, key=lambda d: (abs(d - seconds), -d))
+
+
+def _aspect(label: str) -> float:
+    w, h = label.split(":")
+    return int(w) / int(h)
+
+
+def to_request(body: GenerationBody, settings: Settings, catalog: Catalog) -> VideoRequest:
+    """Blocking (fetches image URLs): run it in a worker thread."""
+    variant = MODELS.get(body.model)
+    if variant is None:
+        raise enum_error("model", body.model, tuple(MODELS))
+    entry = servable(catalog, variant.model, settings.models_path)
+    first = last = None
+    for param, needed in (("image_url", variant.images >= 1), ("tail_image_url", variant.images == 2)):
+        if needed and not getattr(body, param):
+            raise InvalidRequest(f"'{param}' is required for model '{body.model}'.", param=param)
+    if variant.images:
+        first = read_image(body.image_url, settings, param="image_url")
+    if variant.images == 2:
+        last = read_image(body.tail_image_url, settings, param="tail_image_url")
+    if variant.images == 1:
+        # Image-to-video has no aspect_ratio: the video takes the image's shape.
+        image = decode_image(first, param="image_url", max_bytes=settings.max_upload_bytes,
+                             max_pixels=settings.max_input_pixels)
+        aspect = image.width / image.height
+    else:
+        aspect = _aspect(body.aspect_ratio)
+    size = fit_size(entry, aspect, RESOLUTIONS[body.resolution])
+    return VideoRequest(
+        prompt=body.prompt,
+        model=entry.id,
+        seconds=fit_seconds(entry, size, body.duration),
+        size=size,
+        negative_prompt=body.negative_prompt or None,
+        seed=None if body.seed is None else body.seed % (MAX_SEED + 1),  # our generators take 32-bit seeds
+        image=first, image_param="image_url",
+        last_image=last, last_image_param="tail_image_url",
+        style=body.style,
+        # lip_sync_tts_* are validated and dropped: no family here makes sound.
+    )
+
+
+def _submit(svc: VideoService, body: GenerationBody, acct: Account, idem) -> Submitted:
+    return svc.submit(to_request(body, svc.settings, svc.catalog), account=acct, surface=SURFACE, idempotency=idem)
+
+
+# --- service -> wire ---------------------------------------------------------------------------
+
+
+def render_generation(request: Request, svc: VideoService, job: Job, model: str) -> dict[str, Any]:
+    video = error = None
+    if job.status is JobStatus.COMPLETED:
+        content = svc.content(job.id, "video", account=job.account)
+        video = {"url": signed_url(request, job.id, "video", svc.settings.signed_url_ttl),
+                 "content_type": content.media_type, "file_name": content.filename,
+                 "file_size": svc.artifacts.size(content.key)}
+    elif job.status is JobStatus.CANCELLED:
+        error = {"name": "cancelled", "message": "The generation was cancelled."}
+    elif job.error is not None:
+        error = {"name": job.error.code, "message": job.error.message}
+    return {"id": public_id(job, model), "status": STATUS[job.status], "video": video, "error": error,
+            "meta": {"usage": {"credits_used": job.charge}}}
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+
+async def _create(request: Request, svc: VideoService, acct: Account, route: str) -> JSONResponse:
+    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    body = parse_generation(data)
+    done = await run_in_threadpool(_submit, svc, body, acct, idempotency(request, route, data))
+    # 201, as the gateway (NestJS) answers a POST; the docs' clients only check for >= 400.
+    return JSONResponse(render_generation(request, svc, done.job, body.model), status_code=201,
+                        headers=replay_headers(done.replayed))
+
+
+def _fetch(request: Request, svc: VideoService, acct: Account, value: str) -> dict[str, Any]:
+    job, model = parse_generation_id(value)
+    return render_generation(request, svc, svc.get(job, account=acct.id), model)
+
+
+@router.post(UNIVERSAL, status_code=201, summary="AI/ML API: create a video generation")
+async def create_generation(request: Request, svc: VideoService = Depends(service),
+                            acct: Account = Depends(creator())):
+    return await _create(request, svc, acct, "aimlapi:generations")
+
+
+@router.get(UNIVERSAL, summary="AI/ML API: a generation's status and, once completed, its video")
+def get_generation(request: Request, generation_id: str, svc: VideoService = Depends(service),
+                   acct: Account = Depends(reader())):
+    return _fetch(request, svc, acct, generation_id)
+
+
+@router.post(LEGACY, status_code=201, summary="AI/ML API (legacy PixVerse URL): create a video generation")
+async def create_pixverse_generation(request: Request, svc: VideoService = Depends(service),
+                                     acct: Account = Depends(creator())):
+    return await _create(request, svc, acct, "aimlapi:pixverse-generation")
+
+
+@router.get(LEGACY, summary="AI/ML API (legacy PixVerse URL): a generation's status and video")
+def get_pixverse_generation(request: Request, generation_id: str, svc: VideoService = Depends(service),
+                            acct: Account = Depends(reader())):
+    return _fetch(request, svc, acct, generation_id)
+
+
+# --- AI/ML API's error envelope (docs: errors-and-messages) ------------------------------------
+
+_LEADS = {
+    401: "This request requires a valid API key.",
+    403: "You've run out of credits.",
+    429: "Too Many Requests.",
+}
+
+
+def render_error(request: Request, exc: ReelforgeError, status: int) -> Response:
+    message = exc.message
+    if isinstance(exc, InsufficientCredits):
+        status = 403  # AI/ML API reports an exhausted balance as 403, not 402
+    if isinstance(exc, JobNotFound):
+        message = f"No generation with id '{request.query_params.get('generation_id')}'."
+    elif status == 400:
+        # The gateway's validation message, then the detail naming the field.
+        message = f"{'Body' if request.method == 'POST' else 'Query'} validation error!\n{message}"
+    elif status in _LEADS:
+        message = f"{_LEADS[status]} {message}"
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # statusCode is a number, as NestJS sends it (the docs' one example prints it as a string).
+    body = {"message": message, "path": request.url.path, "requestId": str(uuid.uuid4()), "statusCode": status,
+            "timestamp": now}
+    return JSONResponse(body, status_code=status)

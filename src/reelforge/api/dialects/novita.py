@@ -6,15 +6,13 @@ ranges (``novita_schemas``), then fitted to the model that really runs (``servic
 the built-in tiny model while AnimateDiff's weights are absent). What was fitted is reported back in
 task-result's ``extra.reelforge``, so nothing changes silently.
 
-Task ids are our job ids as UUIDs. ``extra.response_video_type: "gif"`` is served as a GIF made
-from the job's mp4 on first download (``media.gif``). ``extra.webhook.url`` is checked with the
+Task ids are our job ids as UUIDs. ``extra.response_video_type: "gif"`` hands out a signed link to the
+job's GIF variant (made from its mp4 on first download). ``extra.webhook.url`` is checked with the
 SSRF rules and recorded; this server does not deliver Novita webhooks yet.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import math
 import re
 import time
@@ -26,28 +24,23 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ...accounts import Account
-from ...artifacts.base import ArtifactMissing
 from ...catalog import ModelEntry, parse_size
-from ...errors import (InsufficientCredits, InvalidRequest, JobNotFound, LinkExpired, ModelNotFound, NotFound,
-                       RateLimited, ReelforgeError)
+from ...errors import InsufficientCredits, InvalidRequest, JobNotFound, ModelNotFound, RateLimited, ReelforgeError
 from ...jobs import Job, JobStatus, Task
-from ...media.gif import gif_from_mp4
 from ...media.urlfetch import check_url
 from ...service.models import servable
 from ...service.specs import MAX_SEED, VideoRequest
-from ...service.videos import Content, Submitted, VideoService
+from ...service.videos import Submitted, VideoService
 from ..auth import creator, reader
-from ..content import artifact_response
 from ..deps import service
 from ..forms import read_body
 from ..idempotency import idempotency, replay_headers
-from ..signed import _key as signing_key, _signature as sign, signed_url
+from ..signed import signed_url
 from .novita_schemas import PromptPart, Txt2VideoBody, parse_txt2video
 
 router = APIRouter(tags=["novita"])
 PREFIXES: tuple[str, ...] = ("/v3/async/",)
 SURFACE = "novita"
-GIF_PATH = "/v3/async/files/{task_id}/video.gif"
 __all__ = ["PREFIXES", "render_error", "router"]
 
 # model_name (Novita's sd_name of an SD1.x checkpoint) -> catalog model. They all run on AnimateDiff
@@ -74,7 +67,7 @@ STATUS = {
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def task_id(job: Job) -> str:
+def public_id(job: Job) -> str:
     return str(uuid.UUID(job.id))
 
 
@@ -164,33 +157,17 @@ def to_request(body: Txt2VideoBody, entry: ModelEntry) -> VideoRequest:
         loras=[(lora.model_name, lora.strength) for lora in body.loras] if entry.loras else None,
         # body.embeddings are validated but not applied: no adapter loads textual inversions yet.
         options=_options(entry, body),
+        extras={"response_video_type": body.extra.response_video_type,
+                "webhook": body.extra.webhook.model_dump() if body.extra.webhook else None},
     )
-
-
-def _prefs_key(job: str) -> str:
-    # Novita-only request settings live beside the job's artifacts (deleted with them), since the
-    # job row has no place for a dialect's output format or webhook.
-    return f"jobs/{job}/novita.json"
 
 
 def _submit(svc: VideoService, body: Txt2VideoBody, acct: Account, idem) -> Submitted:
     webhook = body.extra.webhook
     if webhook is not None:
         check_url(webhook.url, param="extra.webhook.url")
-    done = svc.submit(to_request(body, _entry(svc, body.model_name)), account=acct, surface=SURFACE,
+    return svc.submit(to_request(body, _entry(svc, body.model_name)), account=acct, surface=SURFACE,
                       idempotency=idem)
-    if not done.replayed and (webhook is not None or body.extra.response_video_type != "mp4"):
-        prefs = {"response_video_type": body.extra.response_video_type,
-                 "webhook": webhook.model_dump() if webhook else None}
-        svc.artifacts.put_bytes(_prefs_key(done.job.id), json.dumps(prefs).encode())
-    return done
-
-
-def _video_type(svc: VideoService, job: Job) -> str:
-    try:
-        return json.loads(svc.artifacts.get_bytes(_prefs_key(job.id)))["response_video_type"]
-    except ArtifactMissing:
-        return "mp4"
 
 
 # --- service -> wire ---------------------------------------------------------------------------
@@ -198,13 +175,6 @@ def _video_type(svc: VideoService, job: Job) -> str:
 
 def _ms(t: float | None) -> str:
     return str(int(t * 1000)) if t else ""
-
-
-def _gif_url(request: Request, job: str, ttl: int) -> str:
-    expires = int(time.time()) + ttl
-    path = GIF_PATH.format(task_id=str(uuid.UUID(job)))
-    signature = sign(signing_key(request), job, "gif", expires)
-    return f"{str(request.base_url).rstrip('/')}{path}?expires={expires}&signature={signature}"
 
 
 def render_task(request: Request, svc: VideoService, job: Job) -> dict[str, Any]:
@@ -217,8 +187,8 @@ def render_task(request: Request, svc: VideoService, job: Job) -> dict[str, Any]
     videos = []
     if status is JobStatus.COMPLETED:
         ttl = svc.settings.signed_url_ttl
-        kind = _video_type(svc, job)
-        url = _gif_url(request, job.id, ttl) if kind == "gif" else signed_url(request, job.id, "video", ttl)
+        kind = job.spec.extras.get("response_video_type", "mp4")
+        url = signed_url(request, job.id, "gif" if kind == "gif" else "video", ttl)
         videos.append({"video_url": url, "video_url_ttl": str(ttl), "video_type": kind})
     eta = round(job.eta_at - time.time()) if job.eta_at and status is JobStatus.IN_PROGRESS else 0
     return {
@@ -234,7 +204,7 @@ def render_task(request: Request, svc: VideoService, job: Job) -> dict[str, Any]
                           "loras": [{"model_name": n, "strength": w} for n, w in spec.loras]},
         },
         "task": {
-            "task_id": task_id(job),
+            "task_id": public_id(job),
             "task_type": "TXT_TO_VIDEO",
             "status": STATUS[status],
             "reason": reason,
@@ -247,14 +217,6 @@ def render_task(request: Request, svc: VideoService, job: Job) -> dict[str, Any]
     }
 
 
-def _gif(svc: VideoService, job: str) -> Content:
-    mp4 = svc.content(job, "video", account=None)
-    key = f"jobs/{job}/video.gif"
-    if not svc.artifacts.exists(key):
-        svc.artifacts.put_bytes(key, gif_from_mp4(svc.artifacts.get_bytes(mp4.key)))
-    return Content(key=key, media_type="image/gif", filename="video.gif")
-
-
 # --- routes ------------------------------------------------------------------------------------
 
 
@@ -264,25 +226,13 @@ async def txt2video(request: Request, svc: VideoService = Depends(service), acct
     body = parse_txt2video(data)
     idem = idempotency(request, "novita:txt2video", data)
     done = await run_in_threadpool(_submit, svc, body, acct, idem)
-    return JSONResponse({"task_id": task_id(done.job)}, headers=replay_headers(done.replayed))
+    return JSONResponse({"task_id": public_id(done.job)}, headers=replay_headers(done.replayed))
 
 
 @router.get("/v3/async/task-result", summary="Novita: a task's status and, once it succeeded, its video")
 def task_result(request: Request, task_id: str, svc: VideoService = Depends(service),
                 acct: Account = Depends(reader())):
     return render_task(request, svc, svc.get(job_id(task_id), account=acct.id))
-
-
-@router.get(GIF_PATH, summary="Novita: a task's video as GIF, through a signed, expiring URL")
-def gif_file(request: Request, task_id: str, expires: int = 0, signature: str = "",
-             svc: VideoService = Depends(service)) -> Response:
-    job = job_id(task_id)
-    # As on /files: a wrong signature and an unknown task read the same, so links cannot be probed.
-    if not hmac.compare_digest(sign(signing_key(request), job, "gif", expires), signature):
-        raise NotFound("No such file, or the link's signature is wrong.")
-    if expires < time.time():
-        raise LinkExpired("This link has expired; fetch the task result again for a fresh one.")
-    return artifact_response(svc.artifacts, _gif(svc, job))
 
 
 # --- Novita's error envelope -------------------------------------------------------------------

@@ -228,7 +228,8 @@ async def svd_async(request: Request, svc: VideoService = Depends(service),
 
 
 @router.get("/v2/requests/{request_id}/status", name="segmind_status", summary="Segmind: request status")
-def request_status(request_id: str, svc: VideoService = Depends(service), acct: Account = Depends(reader(X_API_KEY))):
+def request_status(request_id: str, svc: VideoService = Depends(service),
+                   acct: Account = Depends(reader(X_API_KEY))):
     return render_status(svc.get(_job_id(request_id), account=acct.id))
 
 
@@ -257,7 +258,7 @@ def render_error(request: Request, exc: ReelforgeError, status: int) -> Response
     status = _STATUS.get(status, status)
     message = exc.message
     if status == 406:
-        # Clients check that a 406 mentions credits (API-COMPAT §4.4); ours does already.
+        # Segmind's label first: clients look for "credits" in a 406 (API-COMPAT §4.4).
         message = f"Insufficient credits. {message}"
     return JSONResponse({"error": message}, status_code=status)
 

@@ -21,7 +21,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ...accounts import Account
-from ...artifacts.base import ArtifactMissing
 from ...catalog import Catalog, ModelEntry, parse_size
 from ...errors import (InsufficientCredits, InvalidRequest, JobNotFound, ModelNotFound, PayloadTooLarge,
                        ReelforgeError)
@@ -223,7 +222,7 @@ def _to_request(svc: VideoService, body: CreateBody, mods: Modifiers, plan: dict
         prompt=body.prompt, **plan,
         image=_fetch(svc, first, first_param) if first else None, image_param=first_param,
         last_image=_fetch(svc, mods.last_frame, "modifiers.last_frame") if mods.last_frame else None,
-        last_image_param="modifiers.last_frame",
+        last_image_param="modifiers.last_frame", title=body.title,
     )
 
 
@@ -243,16 +242,9 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
 
 
-# A job has no field for a wire-only title, so Syllaby keeps it beside the job in the artifact store.
-def _title_key(job: Job) -> str:
-    return f"syllaby/titles/{job.id}"
-
-
-def _title(svc: VideoService, job: Job) -> str:
-    try:
-        return svc.artifacts.get_bytes(_title_key(job)).decode()
-    except ArtifactMissing:  # none given: the default, stamped with the creation time
-        return "Untitled video " + time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(job.created_at))
+def _title(job: Job) -> str:
+    # No title given: the default, stamped with the creation time.
+    return job.spec.title or "Untitled video " + time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(job.created_at))
 
 
 def render_clip(request: Request, svc: VideoService, job: Job) -> dict[str, Any]:
@@ -263,7 +255,7 @@ def render_clip(request: Request, svc: VideoService, job: Job) -> dict[str, Any]
     spec = job.spec
     return {
         "id": job.seq,
-        "title": _title(svc, job),
+        "title": _title(job),
         "type": "text_to_video",
         "status": status,
         "asset": {
@@ -347,8 +339,6 @@ async def create(request: Request, svc: VideoService = Depends(service), acct: A
 
     def submit() -> tuple[Job, bool, int | None]:
         done = svc.submit(_to_request(svc, body, mods, plan), account=acct, surface=SURFACE, idempotency=idem)
-        if body.title:
-            svc.artifacts.put_bytes(_title_key(done.job), body.title.encode())
         return done.job, done.replayed, _balance(svc, acct)
 
     job, replayed, remaining = await run_in_threadpool(submit)

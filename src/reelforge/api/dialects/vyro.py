@@ -104,7 +104,7 @@ def _to_request(body: CreateBody, svc: VideoService) -> VideoRequest:
         raise InvalidRequest(f"Invalid style '{body.style}'. Allowed: {', '.join(STYLES)}.", param="style")
     # While the style's weights are absent this is the built-in model; the size then comes from its menu.
     entry = servable(svc.catalog, STYLES[body.style], svc.settings.models_path, param="style")
-    # Vyro sets no duration: the model's default one (fast-svd: 2 s of SVD-XT frames).
+    # Vyro sets no duration: the model's default one (fast-svd: 2 s at 7 fps).
     size = _size_for(entry, body.aspect_ratio)
     if size is None:
         offered = [a for a in ASPECT_RATIOS if _size_for(entry, a)]
