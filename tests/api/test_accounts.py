@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -34,6 +35,7 @@ def keyed(tmp_path_factory, tiny_models_dir):
         "bob": create_key(data, "--name", "bob", "--unlimited", "--rate-limit", "1000/min"),
         "carol": create_key(data, "--name", "carol", "--unlimited", "--rate-limit", "2/min"),
         "dave": create_key(data, "--name", "dave", "--credits", "3", "--rate-limit", "1000/min"),
+        "erin": create_key(data, "--name", "erin", "--credits", "40", "--rate-limit", "1000/min"),
     }
     srv = LiveServer(data, models_dir=tiny_models_dir, workers=0).start()
     store = JobStore(f"sqlite:///{data}/reelforge.db")
@@ -95,6 +97,22 @@ def test_insufficient_credits_is_openai_insufficient_quota_and_queues_nothing(ke
     assert info.value.response.headers["x-should-retry"] == "false"
     assert "costs 4 credits and the account has 3" in info.value.body["message"]
     assert balance(accounts, keys["dave"]) == 3 and dave.videos.list().data == []
+
+
+def test_fifty_parallel_creates_with_credits_for_ten_accept_exactly_ten(keyed):
+    server, keys, accounts = keyed
+    headers = {"Authorization": f"Bearer {keys['erin']}"}  # 40 credits; a default video costs 4
+
+    def create(i: int) -> int:
+        return httpx.post(server.base_url + "/v1/videos", json={"prompt": f"video {i}"}, headers=headers,
+                          timeout=60).status_code
+
+    with ThreadPoolExecutor(50) as pool:
+        statuses = list(pool.map(create, range(50)))
+    assert statuses.count(200) == 10 and statuses.count(429) == 40
+    assert balance(accounts, keys["erin"]) == 0
+    listed = sdk(server, keys["erin"]).videos.list(limit=100).data
+    assert len(listed) == 10
 
 
 def test_rate_limit_headers_on_every_response_and_429_with_retry_after(keyed):
