@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="Torch device (default auto).")
     p.add_argument("--steps", type=int, help="Denoising steps (default: the model's; 4 with --tiny).")
     p.add_argument("--frames", type=int, help="Frame count (default: the model's default clip; a short one with --tiny).")
-    p.add_argument("--size", help="Generation size WxH (default: the model's default; its smallest with --tiny).")
+    p.add_argument("--size", help="Generation size WxH (default: the model's default; about 256 px with --tiny).")
     p.add_argument("--repeats", type=int, default=3, help="Timed runs per path after the warm-up (default 3).")
     p.add_argument("--json", action="store_true", help="Print the result as JSON.")
     _add_setting_flags(p, ("catalog", "torch_threads"))

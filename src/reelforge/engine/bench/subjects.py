@@ -55,6 +55,7 @@ TINY_BUILDERS: dict[str, str] = {
 TINY_T2I = "sd-tiny-random"  # fast-svd's first stage
 TINY_STEPS = 4
 TINY_MIN_FRAMES = 5
+TINY_SIDE = 256
 
 
 def tiny_adapter(entry: ModelEntry, models_dir: Path, device: torch.device, dtype: torch.dtype) -> Adapter:
@@ -105,14 +106,10 @@ def _hunyuan(entry, folder, device, dtype):
     return HunyuanAdapter(pipe, entry.extra.get("call_kwargs"), entry.extra.get("prompt_template"))
 
 
-def _svd_adapter(entry, folder, device, dtype):
+def _svd(entry, folder, device, dtype):
     from ..adapters.svd import SVDAdapter
 
     return SVDAdapter(build_pipeline(folder, device, dtype).to(device), entry.extra.get("default_options"))
-
-
-def _svd(entry, folder, device, dtype):
-    return _svd_adapter(entry, folder, device, dtype)
 
 
 def _fast_svd_video_stage(folder: Path) -> Path:
@@ -129,7 +126,7 @@ def _fast_svd(entry, folder, device, dtype):
     t2i = StableDiffusionPipeline(**components, safety_checker=None, feature_extractor=None,
                                   requires_safety_checker=False).to(device)
     return FastSVDAdapter(
-        t2i, _svd_adapter(entry, _fast_svd_video_stage(folder), device, dtype),
+        t2i, _svd(entry, _fast_svd_video_stage(folder), device, dtype),
         t2i_steps=entry.extra.get("t2i_steps", DEFAULT_T2I_STEPS),
         t2i_guidance_scale=entry.extra.get("t2i_guidance_scale", DEFAULT_T2I_GUIDANCE),
     )
@@ -208,15 +205,24 @@ def _still(width: int, height: int, hue: int) -> Image.Image:
     return Image.fromarray(rgb.numpy(), "RGB")
 
 
+def _tiny_size(entry: ModelEntry) -> tuple[int, int]:
+    """The model's smallest menu size scaled down to TINY_SIDE on its long side, on the model's grid.
+
+    The tiny VAEs work at full pixel resolution, so a 720p clip costs them minutes on a CPU.
+    """
+    width, height = min((parse_size(s) for s in entry.sizes), key=lambda wh: wh[0] * wh[1])
+    scale, m = min(1.0, TINY_SIDE / max(width, height)), entry.native_multiple
+    return tuple(max(m, round(v * scale / m) * m) for v in (width, height))
+
+
 def bench_request(entry: ModelEntry, *, tiny: bool, steps: int | None = None, frames: int | None = None,
                   size: str | None = None) -> GenerateRequest:
     """The request both paths run: the catalog's defaults (full size) or a small clip (``tiny``), at the
     model's native generation size, with an input image where the model needs one."""
     if size:
         width, height = parse_size(size)
-    elif tiny:  # the cheapest size the model's own menu offers
-        width, height = min((parse_size(s) for s in entry.sizes), key=lambda wh: wh[0] * wh[1])
-        width, height = entry.native_size(width, height)
+    elif tiny:
+        width, height = _tiny_size(entry)
     else:
         width, height = entry.native_size(*parse_size(entry.default_size))
     if frames is None:
