@@ -1,0 +1,162 @@
+"""``BuiltinVideoPipeline``: the built-in tiny text/image-to-video model as a diffusers pipeline.
+
+It generates at the native 32x32x8 and then resamples: frames are linearly interpolated in time
+when ``num_frames`` differs from the native count (the motion is linear, so blending neighbouring
+frames keeps it smooth), then each frame is upscaled bicubically to (height, width).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import PIL.Image
+import torch
+import torch.nn.functional as F
+from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.utils import BaseOutput
+
+from .model import BuiltinVideoDenoiser
+from .text import BuiltinTextEncoder
+
+
+@dataclass
+class BuiltinVideoPipelineOutput(BaseOutput):
+    frames: Any  # np.ndarray (B, T, H, W, 3) in [0, 1], a tensor for "pt", or lists of PIL images
+
+
+def _image_tensor(images: list[PIL.Image.Image], size: int) -> torch.Tensor:
+    """PIL images -> (B, 3, size, size) in [-1, 1], resized to the native size."""
+    arrs = [np.asarray(im.convert("RGB").resize((size, size), PIL.Image.BICUBIC), np.float32) / 127.5 - 1.0 for im in images]
+    return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2)
+
+
+def resample(video: torch.Tensor, num_frames: int, height: int, width: int) -> torch.Tensor:
+    """(B, 3, T, h, w) in [0, 1] -> (B, 3, num_frames, height, width): linear in time, bicubic in space."""
+    b, c, t, h, w = video.shape
+    if num_frames != t:
+        video = F.interpolate(video, size=(num_frames, h, w), mode="trilinear", align_corners=True)
+    if (height, width) != (h, w):
+        flat = video.transpose(1, 2).reshape(b * num_frames, c, h, w)
+        flat = F.interpolate(flat, size=(height, width), mode="bicubic", align_corners=False, antialias=height < h or width < w)
+        video = flat.reshape(b, num_frames, c, height, width).transpose(1, 2)
+    return video.clamp(0, 1)
+
+
+class BuiltinVideoPipeline(DiffusionPipeline):
+    model_cpu_offload_seq = "text_encoder->denoiser"
+
+    def __init__(self, text_encoder: BuiltinTextEncoder, denoiser: BuiltinVideoDenoiser, scheduler: FlowMatchEulerDiscreteScheduler):
+        super().__init__()
+        self.register_modules(text_encoder=text_encoder, denoiser=denoiser, scheduler=scheduler)
+        self._num_timesteps = 0
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def native_size(self) -> tuple[int, int, int]:
+        """(num_frames, height, width) the network generates before resampling."""
+        cfg = self.denoiser.config
+        return cfg.num_frames, cfg.sample_size, cfg.sample_size
+
+    def _embed(self, prompts: list[str]) -> torch.Tensor:
+        return self.text_encoder.encode(prompts).to(self.device, torch.float32)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        negative_prompt: str | list[str] | None = None,
+        image: PIL.Image.Image | list[PIL.Image.Image] | None = None,
+        num_frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 20,
+        guidance_scale: float = 4.0,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: str = "np",
+        return_dict: bool = True,
+        callback_on_step_end: Callable[..., dict] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] = ("latents",),
+    ) -> BuiltinVideoPipelineOutput | tuple:
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        b = len(prompts)
+        t_native, size, _ = self.native_size
+        num_frames, height, width = num_frames or t_native, height or size, width or size
+        device = self.device
+        # Shipped weights are fp16 on disk (size); compute in fp32, which CPUs run fast and exactly.
+        self.text_encoder.float()
+        self.denoiser.float()
+
+        cond = self._embed(prompts)
+        do_cfg = guidance_scale > 1.0
+        if do_cfg:
+            if negative_prompt is None:
+                uncond = self.text_encoder.null_embedding(b).to(device, torch.float32)
+            else:
+                neg = [negative_prompt] * b if isinstance(negative_prompt, str) else list(negative_prompt)
+                uncond = self._embed(neg)
+            text = torch.cat([uncond, cond])
+        else:
+            text = cond
+
+        first = None
+        if image is not None:
+            images = [image] * b if isinstance(image, PIL.Image.Image) else list(image)
+            first = _image_tensor(images, size).to(device)
+
+        shape = (b, 3, t_native, size, size)
+        gens = generator if isinstance(generator, list) else [generator] * b
+        # Noise drawn on the CPU per sample so a seed gives the same clip on any device and batch.
+        latents = torch.stack([torch.randn(shape[1:], generator=g) for g in gens]).to(device)
+        noise0 = latents[:, :, 0].clone()
+
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps = self.scheduler.timesteps
+        self._num_timesteps = len(timesteps)
+        sigmas = self.scheduler.sigmas
+        for i, t in enumerate(timesteps):
+            if first is not None:
+                # Image-to-video: frame 0 of the noisy clip is the input image at this noise level.
+                latents[:, :, 0] = (1 - sigmas[i]) * first + sigmas[i] * noise0
+            x = torch.cat([latents, latents]) if do_cfg else latents
+            ff = None if first is None else (torch.cat([first, first]) if do_cfg else first)
+            x0 = self.denoiser(x, t.expand(x.shape[0]), text, ff)
+            if do_cfg:
+                x0_uncond, x0_cond = x0.chunk(2)
+                x0 = x0_uncond + guidance_scale * (x0_cond - x0_uncond)
+            # The network predicts the clean clip; the flow-matching scheduler steps along v.
+            v = (latents - x0) / sigmas[i]
+            latents = self.scheduler.step(v, t, latents, return_dict=False)[0]
+            if callback_on_step_end is not None:
+                local = {"latents": latents}
+                out = callback_on_step_end(self, i, t, {k: local[k] for k in callback_on_step_end_tensor_inputs})
+                latents = (out or {}).get("latents", latents)
+        if first is not None:
+            latents[:, :, 0] = first
+
+        video = resample((latents.float().clamp(-1, 1) + 1) / 2, num_frames, height, width)
+        frames: Any = video.permute(0, 2, 3, 4, 1)  # (B, T, H, W, 3)
+        if output_type == "np":
+            frames = frames.cpu().numpy()
+        elif output_type == "pil":
+            arr = (frames.cpu().numpy() * 255).round().astype(np.uint8)
+            frames = [[PIL.Image.fromarray(f) for f in clip] for clip in arr]
+        elif output_type != "pt":
+            raise ValueError(f"output_type must be 'np', 'pt' or 'pil', not {output_type!r}")
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (frames,)
+        return BuiltinVideoPipelineOutput(frames=frames)
+
+
+def new_pipeline(channels: tuple[int, int, int] = (48, 96, 128), patch: int = 4, shift: float = 2.0) -> BuiltinVideoPipeline:
+    """A randomly initialised pipeline (training starts here; tests use a tiny one)."""
+    return BuiltinVideoPipeline(
+        text_encoder=BuiltinTextEncoder(),
+        denoiser=BuiltinVideoDenoiser(channels=channels, patch=patch),
+        scheduler=FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift),
+    )
