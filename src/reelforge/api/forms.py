@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
@@ -78,3 +79,16 @@ async def read_body(request: Request, *, max_bytes: int) -> dict[str, Any]:
 
 def is_upload(value: Any) -> bool:
     return isinstance(value, UploadFile)
+
+
+def parse_fields(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    """Validate a parsed body against a dialect's wire model; the first problem becomes an
+    InvalidRequest naming the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        param = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "missing":
+            raise InvalidRequest(f"'{param}' is required.", param=param) from None
+        raise InvalidRequest(f"Invalid {param} {err.get('input')!r}: {err['msg']}.", param=param) from None

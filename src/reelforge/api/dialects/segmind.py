@@ -21,18 +21,18 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...accounts import Account
 from ...catalog import ModelEntry
-from ...errors import GenerationFailed, InvalidRequest, JobNotFound, ReelforgeError
+from ...errors import GenerationFailed, JobNotFound, ReelforgeError
 from ...jobs import Job, JobStatus
 from ...service.models import servable
 from ...service.specs import MAX_SEED, VideoRequest
 from ...service.videos import Submitted, VideoService
 from ..auth import X_API_KEY, creator, reader
 from ..deps import service
-from ..forms import read_body
+from ..forms import parse_fields, read_body
 from ..idempotency import idempotency, replay_headers
 from ..media import read_image
 from ..signed import signed_url
@@ -91,14 +91,7 @@ class SVDBody(BaseModel):
 
 
 def _parse(data: dict[str, Any]) -> SVDBody:
-    try:
-        return SVDBody.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        param = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "missing":
-            raise InvalidRequest(f"'{param}' is required.", param=param) from None
-        raise InvalidRequest(f"Invalid {param} {err.get('input')!r}: {err['msg']}.", param=param) from None
+    return parse_fields(SVDBody, data)
 
 
 def _nearest_frames(entry: ModelEntry, n: int) -> int:

@@ -19,7 +19,7 @@ from typing import Any, Literal, get_args
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from ...accounts import Account
 from ...catalog import ModelEntry, parse_size
@@ -30,7 +30,7 @@ from ...service.specs import VideoRequest
 from ...service.videos import Submitted, VideoService
 from ..auth import BEARER, creator, reader
 from ..deps import service
-from ..forms import read_body
+from ..forms import parse_fields, read_body
 from ..idempotency import idempotency, replay_headers
 from ..signed import signed_url
 
@@ -74,14 +74,7 @@ class CreateBody(BaseModel):
 
 
 def _parse(data: dict[str, Any]) -> CreateBody:
-    try:
-        return CreateBody.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        param = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "missing":
-            raise InvalidRequest(f"'{param}' is required.", param=param) from None
-        raise InvalidRequest(f"Invalid {param} {err.get('input')!r}: {err['msg']}.", param=param) from None
+    return parse_fields(CreateBody, data)
 
 
 def _size_for(entry: ModelEntry, aspect_ratio: str) -> str | None:
