@@ -14,13 +14,13 @@ def test_frame_rule():
 
 def test_aliases_and_unknown_models():
     c = Catalog()
-    assert c.resolve("sora-2").id == c.resolve(None).id == "ltx-tiny-random"
-    with pytest.raises(ModelNotFound, match="Available models: .*ltx-tiny-random"):
+    assert c.resolve("sora-2").id == c.resolve(None).id == "reelforge-tiny"
+    with pytest.raises(ModelNotFound, match="Available models: .*reelforge-tiny"):
         c.resolve("nope")
 
 
 def test_native_size_keeps_aspect_on_the_grid():
-    e = Catalog().resolve(None)
+    e = Catalog().resolve("ltx-tiny-random")
     assert e.native_size(720, 1280) == (64, 128)
     assert e.native_size(1280, 720) == (128, 64)
     assert e.native_size(256, 256) == (96, 96)

@@ -30,7 +30,7 @@ credits_per_second = { "720p" = 2 }
     assert (e.id, e.source, e.default_steps, e.family, e.random_weights) == ("my-ltx", "/srv/models/my-ltx", 12, "ltx", False)
     assert e.extra["credits_per_second"] == {"720p": 2.0}
     assert c.resolve("pixverse/v5/text-to-video").id == "my-ltx"
-    assert c.resolve("sora-2").id == "ltx-tiny-random"
+    assert c.resolve("sora-2").id == "reelforge-tiny"
 
 
 @pytest.mark.parametrize("text, fragment", [

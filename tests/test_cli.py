@@ -7,7 +7,11 @@ import subprocess
 import sys
 
 import av
+import numpy as np
 from PIL import Image
+
+from reelforge.engine.builtin import WEIGHTS_DIR
+from reelforge.engine.builtin.judge import judge
 
 
 def run(args, tiny_models_dir, tmp_path):
@@ -25,6 +29,19 @@ def test_generate_writes_a_playable_mp4_with_a_progress_bar(tiny_models_dir, tmp
     with av.open(str(out)) as c:
         frames = [f for f in c.decode(video=0)]
     assert len(frames) == 17 and (frames[0].width, frames[0].height) == (256, 256)
+
+
+def test_generate_with_the_builtin_default_follows_the_prompt(tiny_models_dir, tmp_path):
+    out = tmp_path / "red.mp4"
+    proc = run(["generate", "a red circle moving right on a black background", "--seed", "0", "--size", "256x256",
+                "--output", str(out)], tiny_models_dir, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "reelforge-tiny" in proc.stderr and "random weights" not in proc.stderr
+    with av.open(str(out)) as c:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    assert frames.shape == (32, 256, 256, 3)  # 4 s at 8 fps, the catalog defaults
+    v = judge(frames)
+    assert (v.colour, v.motion, v.background) == ("red", "right", "black"), v
 
 
 def test_generate_image_to_video(tiny_models_dir, tmp_path):
@@ -49,11 +66,16 @@ def test_models_lists_the_catalog_and_warns_about_noise(tmp_path, tiny_models_di
     proc = run(["models"], tiny_models_dir, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "ltx-tiny-random" in proc.stdout and "RANDOM WEIGHTS" in proc.stdout
+    assert "reelforge-tiny" in proc.stdout and "default" in proc.stdout
 
 
 def test_pull_builds_the_builtin_model_and_explains_a_missing_one(tmp_path):
     models = tmp_path / "models"
     proc = run(["pull", "sora-2", "--models-dir", str(models)], models, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "reelforge-tiny: ready at" in proc.stderr
+    assert WEIGHTS_DIR.name in proc.stderr and not (models / "reelforge-tiny").exists()  # shipped: nothing fetched
+    proc = run(["pull", "ltx-tiny-random", "--models-dir", str(models)], models, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (models / "ltx-tiny-random" / "model_index.json").is_file()
     proc = run(["pull", "no-such-model", "--models-dir", str(models)], models, tmp_path)

@@ -177,18 +177,48 @@ _TINY_RANDOM = ModelEntry(
     default_guidance=3.0,
     native_max_pixels=64 * 64 * 2,
     native_multiple=32,
-    aliases=OPENAI_MODEL_NAMES,
     random_weights=True,
     # First + last frame through LTXConditionPipeline, like the LTX 0.9.5 entry it stands in for.
     keyframes=True,
 )
 
+_BUILTIN = ModelEntry(
+    id="reelforge-tiny",
+    family="tiny",
+    source="builtin:reelforge-tiny",
+    tasks=frozenset({Task.T2V, Task.I2V}),
+    description=(
+        "reelforge's built-in tiny model (2.5M parameters, shipped with the package, runs on a CPU in about a "
+        "second). It was trained on a procedural world and can only draw that world: one or two circles, squares, "
+        "triangles or stars in red, green, blue, yellow, white, purple, orange or cyan, moving left, right, up or "
+        "down or standing still, on a black, gray, white or navy background. Native size 32x32 and 8 frames; larger "
+        "sizes are upscaled (non-square ones widened with more background) and frame counts resampled in time."
+    ),
+    sizes=OPENAI_SIZES + ("256x256", "512x512"),
+    default_size="720x1280",
+    durations=(4, 8, 12),
+    default_seconds=4,
+    fps=8,
+    fps_range=(1, 30),
+    frame_rule=FrameRule(),
+    max_frames=361,
+    default_steps=20,
+    max_steps=100,
+    default_guidance=4.0,
+    guidance_range=(1.0, 20.0),
+    # The pipeline upscales from 32x32 itself; up to 512x512 pixels it hands over finished frames, and
+    # the media layer scales those to larger requested sizes.
+    native_max_pixels=512 * 512,
+    native_multiple=16,
+    aliases=OPENAI_MODEL_NAMES,
+    extra={"native": {"width": 32, "height": 32, "frames": 8}},
+)
 
 
 def builtin_entries() -> tuple[ModelEntry, ...]:
     from .catalog_entries import PUBLISHED
 
-    return (_TINY_RANDOM,) + PUBLISHED
+    return (_BUILTIN, _TINY_RANDOM) + PUBLISHED
 
 
 class Catalog:

@@ -1,4 +1,4 @@
-"""The `reelforge` command: serve, worker, generate, pull, bench, keys, models.
+"""The `reelforge` command: serve, worker, generate, pull, bench, keys, models, train-tiny, eval-tiny.
 
 Server options are generated from the settings table, so `--help`, the
 environment variables and the README never disagree.
@@ -200,6 +200,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_tiny(argv: list[str]) -> int:
+    from .engine.builtin import train
+
+    train.main(argv)
+    return 0
+
+
+def cmd_eval_tiny(argv: list[str]) -> int:
+    from .engine.builtin import evaluate
+
+    evaluate.main(argv)
+    return 0
+
+
+# Commands that own their argument parsers (`python -m reelforge.engine.builtin.train` takes the
+# same flags): everything after the command name, --help included, goes to them.
+PASSTHROUGH = {"train-tiny": cmd_train_tiny, "eval-tiny": cmd_eval_tiny}
+
+
 def _account_store(args: argparse.Namespace):
     from .store import AccountStore, JobStore
 
@@ -318,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_flags(p, ("data_dir", "database"))
     p.set_defaults(func=cmd_keys_revoke)
 
+    # Listed for --help; main() hands their arguments to the built-in model's own parsers.
+    sub.add_parser("train-tiny", help="Train the built-in tiny model (see `reelforge train-tiny --help`).")
+    sub.add_parser("eval-tiny", help="Score built-in model weights on the world's prompts (`reelforge eval-tiny --help`).")
+
     p = sub.add_parser("models", help="List the models in the catalog.")
     _add_setting_flags(p, ("default_model",))
     p.set_defaults(func=cmd_models)
@@ -325,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in PASSTHROUGH:
+        return PASSTHROUGH[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -41,7 +41,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("artifacts", "", "Artifact folder; empty means DATA_DIR/artifacts."),
     Setting("models_dir", "", "Where local model weights live; empty means DATA_DIR/models."),
     Setting("workers", 1, "Worker processes `serve` starts (0: API only; run `reelforge worker` elsewhere).", int),
-    Setting("default_model", "ltx-tiny-random", "Model used when a request names none."),
+    Setting("default_model", "reelforge-tiny", "Model used when a request names none."),
     Setting("catalog", "", "A TOML file adding models, aliases, local weight paths and pricing to the catalog."),
     Setting("lease_seconds", 30.0, "How long a claim lasts without a heartbeat before the job is requeued.", float),
     Setting("max_attempts", 3, "Attempts per job before an expired lease fails it.", int),

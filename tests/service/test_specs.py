@@ -7,7 +7,16 @@ from reelforge.errors import InvalidRequest
 from reelforge.jobs import Task
 from reelforge.service.specs import VideoRequest, build_spec
 
-CAT = Catalog()
+# Spec rules are tested against the tiny LTX entry: its 8k+1 frame rule exercises more of them than the
+# built-in default model, which takes any frame count.
+CAT = Catalog(default="ltx-tiny-random")
+
+
+def test_the_builtin_default_model_fills_its_own_defaults():
+    s = build_spec(Catalog(), VideoRequest(prompt="a red ball rolling left"))
+    assert (s.model, s.task, s.width, s.height, s.seconds, s.fps, s.num_frames) == ("reelforge-tiny", Task.T2V, 720, 1280, 4, 8, 32)
+    assert s.num_inference_steps == 20 and s.guidance_scale == 4.0
+    assert build_spec(Catalog(), VideoRequest(prompt="x", num_frames=7)).num_frames == 7  # any count is legal
 
 
 def test_defaults_are_filled_and_echoable():

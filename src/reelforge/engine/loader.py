@@ -4,7 +4,8 @@ This is the one production path from a catalog entry to a loaded pipeline; tests
 load the tiny built-in model through it too.
 
 Source forms (``ModelEntry.source``):
-  * ``builtin:<name>``  -> ``<models_dir>/<name>``, built in code on first use;
+  * ``builtin:<name>``  -> the weights shipped inside the package (``reelforge-tiny``), or
+                            ``<models_dir>/<name>``, built in code on first use;
   * a local folder       -> absolute, ``~/...``, or relative to ``models_dir``;
   * a hub repo id        -> ``<models_dir>/<org>/<name>`` if someone put a folder there,
                             else the hub cache in ``<models_dir>/hub`` (downloaded unless offline).
@@ -24,10 +25,13 @@ from ..catalog import ModelEntry
 from ..errors import ModelUnavailable
 from .adapters import adapter_class
 from .adapters.base import Adapter
+from .builtin import WEIGHTS_DIR
 from .memory import apply_memory_policy, load_device
 from .tiny_random import BUILTIN_BUILDERS, builtin_builder
 
 BUILTIN_PREFIX = "builtin:"
+# ``builtin:<name>`` sources whose weights ship inside the package: loaded in place, never copied.
+PACKAGED_WEIGHTS: dict[str, Path] = {"reelforge-tiny": WEIGHTS_DIR}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # from_pretrained starts from this file, so a folder without it is not a pipeline
 # (e.g. a half-copied download), whatever else it holds.
@@ -61,11 +65,16 @@ def _build_lock(lock_path: Path) -> Iterator[None]:
 
 
 def _resolve_builtin(entry: ModelEntry, name: str, models_dir: Path) -> Path:
+    shipped = PACKAGED_WEIGHTS.get(name)
+    if shipped is not None:
+        if not _is_pipeline_dir(shipped):
+            raise ModelUnavailable(f"model '{entry.id}': the weights shipped with reelforge are missing from {shipped}; reinstall reelforge")
+        return shipped
     builder = builtin_builder(name)
     if builder is None:
         raise ModelUnavailable(
             f"model '{entry.id}' names built-in weights '{name}', but this reelforge only builds: "
-            f"{', '.join(sorted(BUILTIN_BUILDERS))}"
+            f"{', '.join(sorted([*BUILTIN_BUILDERS, *PACKAGED_WEIGHTS]))}"
         )
     path = models_dir / name
     if _is_pipeline_dir(path):

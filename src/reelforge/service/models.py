@@ -31,10 +31,18 @@ def weights_present(entry: ModelEntry, models_dir: Path) -> bool:
     return snapshots.is_dir() and any((d / _MARKER).is_file() for d in snapshots.iterdir())
 
 
-def servable(catalog: Catalog, name: str | None, models_dir: Path, *, param: str = "model") -> ModelEntry:
+def servable(catalog: Catalog, name: str | None, models_dir: Path, *, param: str = "model",
+             keyframes: bool = False) -> ModelEntry:
     """The entry ``name`` resolves to, or the default model while that entry's weights are absent.
-    Unknown names raise ModelNotFound, listing the names that exist."""
+    Unknown names raise ModelNotFound, listing the names that exist.
+
+    ``keyframes``: the request has a last frame. If the default model cannot take one (the built-in
+    model continues a first frame only), the stand-in is the first installed model that can, so a
+    vendor's first+last-frame example still runs on a fresh machine (on a random-weight model)."""
     entry = catalog.resolve(name, param=param)
     if weights_present(entry, models_dir):
         return entry
-    return catalog.resolve(None)
+    default = catalog.resolve(None)
+    if keyframes and not default.keyframes:
+        return next((e for e in catalog if e.keyframes and weights_present(e, models_dir)), default)
+    return default

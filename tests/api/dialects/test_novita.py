@@ -107,9 +107,9 @@ def test_the_reference_example_runs_verbatim(rig, example):
     assert isinstance(extra["seed"], str) and int(extra["seed"]) >= 0
     assert all(isinstance(v, str) and v for v in (extra["debug_info"][k] for k in
                                                    ("submit_time_ms", "execute_time_ms", "complete_time_ms")))
-    # On the built-in fallback model: 512x512 is on its menu; 32 frames a prompt become 8k+1 = 33.
+    # On the built-in fallback model: 512x512 is on its menu and it takes 32 frames a prompt as they are.
     used = extra["reelforge"]
-    assert (used["width"], used["height"], used["frames"], used["steps"]) == (512, 512, [33, 33, 33, 33], 20)
+    assert (used["width"], used["height"], used["frames"], used["steps"]) == (512, 512, [32, 32, 32, 32], 20)
     assert rig.credits("docs") < before
 
     r = httpx.get(video["video_url"])  # no key: the URL is the credential

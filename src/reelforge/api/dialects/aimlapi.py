@@ -113,7 +113,7 @@ def to_request(body: GenerationBody, settings: Settings, catalog: Catalog) -> Vi
     variant = MODELS.get(body.model)
     if variant is None:
         raise enum_error("model", body.model, tuple(MODELS))
-    entry = servable(catalog, variant.model, settings.models_path)
+    entry = servable(catalog, variant.model, settings.models_path, keyframes=variant.images == 2)
     first = last = None
     for param, needed in (("image_url", variant.images >= 1), ("tail_image_url", variant.images == 2)):
         if needed and not getattr(body, param):

@@ -174,7 +174,7 @@ def _plan(svc: VideoService, menu: Menu, choice: Choice) -> dict[str, Any]:
     """VideoRequest fields for the model that really runs. When it is a stand-in (weights absent, or
     a vendor slug) and lacks the published size, it renders the nearest legal size (1080p 16:9 on the
     built-in model: 1280x720). The duration is kept exactly by asking for the frame count it needs
-    (the built-in model's 8k+1 frames at 8 fps make any length), so the price is per requested second;
+    (the built-in model takes any frame count), so the price is per requested second;
     only a stand-in too short for it makes its longest clip and is charged for that."""
     real = servable(svc.catalog, menu.target, svc.settings.models_path)
     target = menu.sizes[choice.resolution][choice.aspect_ratio]

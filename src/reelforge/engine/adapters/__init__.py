@@ -22,6 +22,7 @@ ADAPTERS: dict[str, str] = {
     "svd": "svd:SVDAdapter",
     "fast-svd": "fast_svd:FastSVDAdapter",
     "animatediff": "animatediff:AnimateDiffAdapter",
+    "tiny": "tiny:TinyAdapter",
 }
 
 

@@ -1,11 +1,14 @@
 """Score a built-in pipeline on prompts sampled from the world's caption grammar.
 
-    python -m reelforge.engine.builtin.evaluate --weights DIR --n 100 [--card]
+    reelforge eval-tiny [--weights DIR] --n 100 [--card]
+    (= python -m reelforge.engine.builtin.evaluate ...; default weights: the shipped ones)
 
 Text-to-video: N one-object prompts with free phrasings; each clip is judged from its frames
 alone (judge.py) for colour, direction (incl. still), shape and background. Image-to-video: the
-world renderer draws a first frame, the pipeline continues it from a motion prompt; we report the
-PSNR of output frame 0 against the input image and how often the object moves as prompted.
+world renderer draws a first frame with the object anywhere (the start position is drawn
+independently of the motion, so it gives no hint), the pipeline continues it from the prompt; we
+report the PSNR of output frame 0 against the input image and how often the object moves as
+prompted.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 import PIL.Image
 import torch
 
-from . import world
+from . import WEIGHTS_DIR, world
 from .judge import judge
 from .pipeline import BuiltinVideoPipeline
 
@@ -66,7 +69,7 @@ def evaluate(pipe: BuiltinVideoPipeline, n: int = 100, seed: int = 0, i2v_n: int
     m = n if i2v_n is None else i2v_n
     if m:
         scenes = [world.random_scene(rng) for _ in range(m)]
-        firsts = [(world.render(s, rng)[0][0] * 255).round().astype(np.uint8) for s in scenes]
+        firsts = [(world.render(s, rng, free_start=True)[0][0] * 255).round().astype(np.uint8) for s in scenes]
         prompts = [world.caption(s, rng) for s in scenes]
         images = [PIL.Image.fromarray(f) for f in firsts]
         clips = _generate(pipe, prompts, [seed * 100_000 + 50_000 + i for i in range(m)], images=images, batch=batch, **kw)
@@ -87,8 +90,8 @@ def evaluate(pipe: BuiltinVideoPipeline, n: int = 100, seed: int = 0, i2v_n: int
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--weights", required=True, help="a pipeline folder (save_pretrained)")
+    ap = argparse.ArgumentParser(prog="reelforge eval-tiny", description=__doc__.split("\n")[0])
+    ap.add_argument("--weights", default=str(WEIGHTS_DIR), help="a pipeline folder (save_pretrained); default: the shipped weights")
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--i2v-n", type=int, default=None, help="image-to-video cases (default: --n)")
     ap.add_argument("--seed", type=int, default=0)
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--card", action="store_true", help="write the figures into the folder's model card")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    pipe = BuiltinVideoPipeline.from_pretrained(a.weights)
+    pipe = BuiltinVideoPipeline.from_pretrained(a.weights).to("cuda" if torch.cuda.is_available() else "cpu")
     pipe.set_progress_bar_config(disable=True)
     log: list = []
     result = evaluate(pipe, n=a.n, seed=a.seed, i2v_n=a.i2v_n, num_inference_steps=a.steps, guidance_scale=a.guidance, log=log)

@@ -11,6 +11,19 @@ Design choices, each aimed at learning motion cheaply on a CPU:
   direction) is a direct function of these inputs; the UNet alone learnt it too slowly on a CPU.
 - Full space-time attention at every encoder level and in the bottleneck (temporal attention in
   the finest decoder level), so a cell can look where the object was in the other frames.
+- Text x time products. The sign of a motion (left vs right) is an interaction between the caption
+  and the frame index: the object is at x0 + v(caption) * t. With caption and frame embeddings only
+  summed before one nonlinearity, a 5,000-step model learnt the axis of motion (horizontal vs
+  vertical needs no interaction) but picked the sign at chance. So the per-frame conditioning gets
+  a ``text_time(c) * t`` term and the where-prior's first layer is a caption-dependent linear map
+  of (x, y, t).
+- A caption-conditioned template painter (a small hypernetwork head). The FiLM-conditioned UNet
+  learnt colour, background and motion but drew every shape as the same blob: a shape is a
+  spatial pattern around wherever the object is, which per-channel modulation expresses poorly.
+  The head turns the decoder's last features into ``template_maps`` pixel-resolution "object here"
+  maps and convolves each with a ``template_size``^2 RGB kernel generated from the caption, i.e.
+  it stamps a caption-dependent picture (the shape, in its colour over its background) wherever
+  the network puts a dot. It is added to the UNet's output, so colour and motion keep their path.
 - Optional first-frame conditioning (image-to-video): clean frame 0 (replicated over time) plus a
   flag channel, so one network serves text-to-video and image-to-video.
 - Predicts the clean clip x0 ("x-prediction"); the pipeline turns it into the rectified-flow
@@ -113,18 +126,20 @@ class BuiltinVideoDenoiser(ModelMixin, ConfigMixin):
 
     @register_to_config
     def __init__(self, channels: tuple[int, int, int] = (48, 96, 128), cond_dim: int = 128, text_dim: int = 128, heads: int = 4,
-                 sample_size: int = 32, num_frames: int = 8, patch: int = 2):
+                 sample_size: int = 32, num_frames: int = 8, patch: int = 2, template_maps: int = 2, template_size: int = 15):
         super().__init__()
         c0, c1, c2 = channels
         self.time_mlp = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         self.text_proj = nn.Linear(text_dim, cond_dim)
         self.frame_proj = nn.Linear(32, cond_dim)
+        self.text_time = nn.Linear(cond_dim, cond_dim)
         self.cond_out = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         pc = 3 * patch * patch
         # x_t + first frame (pc each) + i2v flag (1) + coords (3), all after space-to-depth.
         self.conv_in = nn.Conv3d(2 * pc + 4, c0, (1, 3, 3), padding=(0, 1, 1))
         self.where_xyz = nn.Linear(3, 64)
         self.where_cond = nn.Linear(cond_dim, 64)
+        self.where_bilinear = nn.Linear(cond_dim, 3 * 64)  # caption -> its own (x, y, t) weights
         self.where_out = nn.Sequential(nn.Linear(64, 64), nn.SiLU(), nn.Linear(64, c0))
         nn.init.zeros_(self.where_out[-1].weight)
         nn.init.zeros_(self.where_out[-1].bias)
@@ -147,6 +162,12 @@ class BuiltinVideoDenoiser(ModelMixin, ConfigMixin):
         self.conv_out = nn.Conv3d(c0, pc, (1, 3, 3), padding=(0, 1, 1))
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
+        if template_maps:
+            # Maps at pixel resolution via space-to-depth channels; kernels from the conditioning vector.
+            self.template_where = nn.Conv3d(c0, template_maps * patch * patch, (1, 3, 3), padding=(0, 1, 1))
+            self.template_kernel = nn.Linear(cond_dim, 3 * template_maps * template_size * template_size)
+            nn.init.zeros_(self.template_kernel.weight)
+            nn.init.zeros_(self.template_kernel.bias)
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, text_embeds: torch.Tensor,
                 first_frame: torch.Tensor | None = None, first_frame_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -168,12 +189,16 @@ class BuiltinVideoDenoiser(ModelMixin, ConfigMixin):
         xyz = coords(t, hp, wp, sample.device).to(sample.dtype).unsqueeze(0).expand(b, -1, -1, -1, -1)
         ts = timestep.to(sample.device).float().reshape(-1).expand(b)
         c = self.time_mlp(sinusoidal(ts, self.config.cond_dim)) + self.text_proj(text_embeds.float())
+        c_global = c
         # where-prior: first layer split into a coordinate part and a conditioning part (broadcast).
-        z = self.where_xyz(xyz[0].permute(1, 2, 3, 0))[None] + self.where_cond(c)[:, None, None, None]
+        cell = xyz[0].permute(1, 2, 3, 0)  # (T, hp, wp, 3)
+        z = self.where_xyz(cell)[None] + self.where_cond(c)[:, None, None, None]
+        z = z + torch.einsum("thwk,bkc->bthwc", cell, self.where_bilinear(c).view(b, 3, 64))
         prior = self.where_out(F.silu(z)).permute(0, 4, 1, 2, 3)  # (B, c0, T, hp, wp)
         x = self.conv_in(torch.cat([x, ff, flag, xyz], dim=1)) + prior
         frame_pos = sinusoidal(torch.linspace(0, 16, t, device=sample.device), 32)  # (T, 32)
-        c = self.cond_out(c[:, None, :] + self.frame_proj(frame_pos)[None])  # (B, T, cond)
+        tau = torch.linspace(-1, 1, t, device=sample.device)[None, :, None]
+        c = self.cond_out(c[:, None, :] + self.frame_proj(frame_pos)[None] + self.text_time(c)[:, None, :] * tau)  # (B, T, cond)
 
         s0 = self.att0(self.enc0(x, c))
         s1 = self.att1(self.enc1(self.down0(s0), c))
@@ -182,6 +207,20 @@ class BuiltinVideoDenoiser(ModelMixin, ConfigMixin):
         d1 = self.datt1(self.dec1(torch.cat([u1, s1], dim=1), c))
         u0 = self.up0(F.interpolate(d1, scale_factor=(1, 2, 2), mode="nearest"))
         d0 = self.datt0(self.dec0(torch.cat([u0, s0], dim=1), c))
-        out = self.conv_out(F.silu(self.norm_out(d0)))  # (B, pc, T, hp, wp)
+        feats = F.silu(self.norm_out(d0))
+        out = self.conv_out(feats)  # (B, pc, T, hp, wp)
         out = F.pixel_shuffle(out.transpose(1, 2).reshape(b * t, pc, hp, wp), p)
-        return out.reshape(b, t, 3, h, w).transpose(1, 2)
+        out = out.reshape(b, t, 3, h, w).transpose(1, 2)
+        if self.config.template_maps:
+            out = out + self._templates(feats, c_global, b, t, h, w)
+        return out
+
+    def _templates(self, feats: torch.Tensor, cond: torch.Tensor, b: int, t: int, h: int, w: int) -> torch.Tensor:
+        """Stamp caption-generated kernels at the places the maps mark: one grouped conv per sample."""
+        k, size, p = self.config.template_maps, self.config.template_size, self.config.patch
+        maps = self.template_where(feats)  # (B, k*p*p, T, hp, wp)
+        maps = F.pixel_shuffle(maps.transpose(1, 2).reshape(b * t, k * p * p, h // p, w // p), p)  # (B*T, k, h, w)
+        maps = maps.reshape(b, t, k, h, w).permute(1, 0, 2, 3, 4).reshape(t, b * k, h, w)
+        kernels = self.template_kernel(cond).view(b * 3, k, size, size)
+        stamped = F.conv2d(maps, kernels.to(maps.dtype), padding=size // 2, groups=b)  # (T, B*3, h, w)
+        return stamped.reshape(t, b, 3, h, w).permute(1, 2, 0, 3, 4)

@@ -2,7 +2,10 @@
 
 It generates at the native 32x32x8 and then resamples: frames are linearly interpolated in time
 when ``num_frames`` differs from the native count (the motion is linear, so blending neighbouring
-frames keeps it smooth), then each frame is upscaled bicubically to (height, width).
+frames keeps it smooth), then each frame is upscaled bicubically to (height, width). A non-square
+size widens the square canvas first by repeating its edge pixels (the world's backgrounds are flat,
+so that reads as more background), rather than stretching circles into ellipses; an image-to-video
+input is centre-cropped to the square the model continues.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 import torch
 import torch.nn.functional as F
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
@@ -27,13 +31,27 @@ class BuiltinVideoPipelineOutput(BaseOutput):
 
 
 def _image_tensor(images: list[PIL.Image.Image], size: int) -> torch.Tensor:
-    """PIL images -> (B, 3, size, size) in [-1, 1], resized to the native size."""
-    arrs = [np.asarray(im.convert("RGB").resize((size, size), PIL.Image.BICUBIC), np.float32) / 127.5 - 1.0 for im in images]
+    """PIL images -> (B, 3, size, size) in [-1, 1]: centre-cropped square, resized to the native size."""
+    arrs = [np.asarray(PIL.ImageOps.fit(im.convert("RGB"), (size, size), PIL.Image.BICUBIC), np.float32) / 127.5 - 1.0
+            for im in images]
     return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2)
+
+
+def pad_to_aspect(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, C, T, h, w) widened (or heightened) by edge replication to the aspect ratio width:height."""
+    h, w = video.shape[-2:]
+    if width * h > height * w:  # wider than the canvas
+        extra = int(round(h * width / height)) - w
+        pad = (extra // 2, extra - extra // 2, 0, 0, 0, 0)
+    else:
+        extra = int(round(w * height / width)) - h
+        pad = (0, 0, extra // 2, extra - extra // 2, 0, 0)
+    return F.pad(video, pad, mode="replicate") if extra > 0 else video
 
 
 def resample(video: torch.Tensor, num_frames: int, height: int, width: int) -> torch.Tensor:
     """(B, 3, T, h, w) in [0, 1] -> (B, 3, num_frames, height, width): linear in time, bicubic in space."""
+    video = pad_to_aspect(video, height, width)
     b, c, t, h, w = video.shape
     if num_frames != t:
         video = F.interpolate(video, size=(num_frames, h, w), mode="trilinear", align_corners=True)

@@ -1,11 +1,14 @@
 """Train the built-in model on the procedural world (CPU by default, CUDA when present).
 
-    python -m reelforge.engine.builtin.train --out DIR --steps N [--batch-size 16 --threads 2]
+    reelforge train-tiny --out DIR --steps N [--batch-size 16 --threads 2 --seed 0]
+    (= python -m reelforge.engine.builtin.train ...)
 
-Rectified flow: x_s = (1 - s) x0 + s eps; the network predicts x0 (MSE on x0, see model.py).
-Noise levels s are logit-normal with a positive mean (plus a share of uniform draws) (biased to high noise, where layout and trajectory are
-decided), the loss is weighted towards the object's pixels, captions are dropped 10% of the time
-(classifier-free guidance) and half the clips get their clean first frame as input (image-to-video).
+Rectified flow: x_s = (1 - s) x0 + s eps; the network predicts x0 (see model.py). Noise levels s
+are logit-normal with a positive mean, biased to high noise where layout and trajectory are
+decided, plus 40% uniform draws so the last sampling steps are trained too. The loss is MSE on x0
+weighted towards the object's pixels, plus MSE on its temporal and spatial differences. Captions
+are dropped 10% of the time (classifier-free guidance) and 35% of the clips get their clean first
+frame as input (image-to-video).
 Every ``--checkpoint-every`` steps it writes ``checkpoint.pt`` (full state; rerunning the same
 command resumes from it) and an EMA pipeline folder ``ckpt-<step>`` that evaluate.py can score.
 """
@@ -51,8 +54,8 @@ def save_pipeline(text_encoder, denoiser, scheduler, path: Path, fp16: bool = Tr
 
 def train(out_dir: str | Path, steps: int, seed: int = 0, batch_size: int = 16, threads: int = 2, lr: float = 1e-3,
           channels: tuple[int, int, int] = (48, 96, 128), patch: int = 4, checkpoint_every: int = 500, log_every: int = 50,
-          p_i2v: float = 0.5, p_drop: float = 0.1, p_two: float = 0.2, noise_mean: float = 0.5, noise_uniform: float = 0.3,
-          fg_weight: float = 4.0, ema_decay: float = 0.999, init_from: str | Path | None = None) -> Path:
+          p_i2v: float = 0.35, p_drop: float = 0.1, p_two: float = 0.2, noise_mean: float = 0.5, noise_uniform: float = 0.4,
+          fg_weight: float = 4.0, temporal_weight: float = 2.0, edge_weight: float = 1.0, ema_decay: float = 0.999, init_from: str | Path | None = None) -> Path:
     """Train (or resume) into ``out_dir``; returns the final pipeline folder (``out_dir`` itself)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -106,7 +109,7 @@ def train(out_dir: str | Path, steps: int, seed: int = 0, batch_size: int = 16, 
         n_params = sum(p.numel() for p in params)
         return {
             "steps": step, "batch_size": batch_size, "seed": seed, "threads": threads, "lr": lr,
-            "channels": list(channels), "patch": patch, "noise_uniform": noise_uniform, "p_i2v": p_i2v, "init_from": str(init_from) if init_from else None, "parameters": n_params, "wall_time_s": round(elapsed, 1),
+            "channels": list(channels), "patch": patch, "noise_uniform": noise_uniform, "temporal_weight": temporal_weight, "edge_weight": edge_weight, "p_i2v": p_i2v, "init_from": str(init_from) if init_from else None, "parameters": n_params, "wall_time_s": round(elapsed, 1),
             "s_per_step": round(elapsed / max(step, 1), 3), "hardware": hardware(), "torch": torch.__version__,
             "final_loss": history[-1]["loss"] if history else None,
         }
@@ -131,7 +134,13 @@ def train(out_dir: str | Path, steps: int, seed: int = 0, batch_size: int = 16, 
         text = torch.where(drop, text_encoder.null_embedding(b), text)
         i2v = (torch.rand(b, device=device) < p_i2v).float()
         pred = denoiser(x_t, sigma * 1000, text, x0[:, :, 0], i2v)
-        loss = (weight * (pred - x0) ** 2).mean() / weight.mean()
+        err = pred - x0
+        loss = (weight * err**2).mean() / weight.mean()
+        # Errors in the temporal and spatial differences: same optimum as plain MSE (differences are
+        # linear), but it weighs what the per-pixel loss drowns in flat background: where the object
+        # moves (the sign of motion) and its edges (its shape).
+        loss = loss + temporal_weight * ((err[:, :, 1:] - err[:, :, :-1]) ** 2).mean()
+        loss = loss + edge_weight * (((err[..., 1:, :] - err[..., :-1, :]) ** 2).mean() + ((err[..., 1:] - err[..., :-1]) ** 2).mean())
 
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -177,18 +186,19 @@ def write_card(folder: Path, training: dict, evaluation: dict | None = None) -> 
         "",
     ]
     if "stages" not in training:
-        lines += ["Reproduce with `python -m reelforge.engine.builtin.train --out DIR --steps "
-                  f"{training['steps']} --batch-size {training['batch_size']} --threads {training['threads']} --seed {training['seed']}`.", ""]
+        lines += ["Reproduce with `reelforge train-tiny --out DIR --steps "
+                  f"{training['steps']} --batch-size {training['batch_size']} --threads {training['threads']} --seed {training['seed']}`"
+                  " (the learning rate is constant after warm-up, so the first N steps of a longer run are the same run).", ""]
     for k, v in training.items():
         lines += [f"- {k}:"] + [f"  - {x}" for x in v] if isinstance(v, list) and k == "stages" else [f"- {k}: {v}"]
     if evaluation:
-        lines += ["", "## Evaluation (`python -m reelforge.engine.builtin.evaluate --weights DIR --n N --card`)", ""]
+        lines += ["", "## Evaluation (`reelforge eval-tiny --weights DIR --n N --card`)", ""]
         lines += [f"- {k}: {v}" for k, v in evaluation.items()]
     (folder / "README.md").write_text("\n".join(lines) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="reelforge train-tiny", description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
@@ -199,8 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--patch", type=int, default=4)
     ap.add_argument("--checkpoint-every", type=int, default=500)
     ap.add_argument("--init-from", help="checkpoint.pt of an earlier run to warm-start from")
-    ap.add_argument("--p-i2v", type=float, default=0.5, help="share of clips given their first frame")
-    ap.add_argument("--noise-uniform", type=float, default=0.3, help="share of uniformly drawn noise levels")
+    ap.add_argument("--p-i2v", type=float, default=0.35, help="share of clips given their first frame")
+    ap.add_argument("--noise-uniform", type=float, default=0.4, help="share of uniformly drawn noise levels")
     a = ap.parse_args(argv)
     train(a.out, a.steps, seed=a.seed, batch_size=a.batch_size, threads=a.threads, lr=a.lr,
           channels=tuple(int(c) for c in a.channels.split(",")), patch=a.patch, checkpoint_every=a.checkpoint_every,

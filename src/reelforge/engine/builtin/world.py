@@ -32,12 +32,17 @@ MOTIONS = ("left", "right", "up", "down", "still")
 # Unit step per frame in (x, y) image coordinates (y grows downwards).
 _STEP = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1), "still": (0, 0)}
 
-# Native clip geometry. Motion must be salient: ~2.5-3 px/frame, i.e. most of the frame width
-# over a clip, with the object fully inside the frame on every frame.
+# Native clip geometry. Motion must be salient: ~2-2.6 px/frame, about half the frame over a clip.
+# Objects are large (12-15 px across a 32 px frame) so that their shape survives the model's blur.
 SIZE = 32
 FRAMES = 8
-HALF_MIN, HALF_MAX = 5.0, 6.2
-SPEED_MIN, SPEED_MAX = 2.5, 3.0
+HALF_MIN, HALF_MAX = 6.0, 7.5
+SPEED_MIN, SPEED_MAX = 2.0, 2.6
+# Share of clips whose start position is drawn independently of the motion (the object may then
+# leave the frame). In the others the whole path stays inside the frame, which ties the start to
+# the direction (a rightward object starts on the left); without free starts the model can read the
+# direction off an image-to-video first frame instead of the prompt.
+P_FREE_START = 0.5
 _SUPERSAMPLE = 4  # anti-aliased edges: the model should learn smooth shapes, not staircase noise
 
 
@@ -59,8 +64,10 @@ def _shape_mask(shape: str, cx: float, cy: float, half: float, size: int) -> np.
     out = np.zeros((size, size), np.float32)
     # Only rasterise the window around the shape: rendering is on the training hot path.
     r = int(np.ceil(half * 1.2)) + 1
-    x_lo, x_hi = max(0, int(cx) - r), min(size, int(cx) + r + 1)
-    y_lo, y_hi = max(0, int(cy) - r), min(size, int(cy) + r + 1)
+    x_lo, x_hi = max(0, int(np.floor(cx)) - r), min(size, int(np.floor(cx)) + r + 1)
+    y_lo, y_hi = max(0, int(np.floor(cy)) - r), min(size, int(np.floor(cy)) + r + 1)
+    if x_hi <= x_lo or y_hi <= y_lo:  # entirely outside the frame (a free start that left it)
+        return out
     s = _SUPERSAMPLE
     x = (np.arange(x_lo * s, x_hi * s) + 0.5)[None, :] / s - cx
     y = (np.arange(y_lo * s, y_hi * s) + 0.5)[:, None] / s - cy
@@ -98,8 +105,13 @@ def _polygon(x: np.ndarray, y: np.ndarray, verts: np.ndarray) -> np.ndarray:
     return inside
 
 
-def render(scene: Scene, rng: np.random.Generator, size: int = SIZE, frames: int = FRAMES) -> tuple[np.ndarray, np.ndarray]:
-    """One clip as float32 (T, H, W, 3) in [0, 1] and its foreground coverage (T, H, W)."""
+def render(scene: Scene, rng: np.random.Generator, size: int = SIZE, frames: int = FRAMES,
+           free_start: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One clip as float32 (T, H, W, 3) in [0, 1] and its foreground coverage (T, H, W).
+
+    ``free_start``: draw the start independently of the motion (None: with ``P_FREE_START``)."""
+    if free_start is None:
+        free_start = bool(rng.random() < P_FREE_START)
     scale = size / SIZE
     bg = np.asarray(BACKGROUNDS[scene.background], np.float32)
     video = np.broadcast_to(bg, (frames, size, size, 3)).copy()
@@ -115,8 +127,11 @@ def render(scene: Scene, rng: np.random.Generator, size: int = SIZE, frames: int
     for obj, half in zip(scene.objects, halves):
         lo = half + 0.5 * scale
         for _ in range(100):  # rejection sampling: two objects' trajectories must not overlap
-            x0 = lo + rng.uniform(0, size - 2 * lo - travel * abs(step[0])) + (travel if step[0] < 0 else 0)
-            y0 = lo + rng.uniform(0, size - 2 * lo - travel * abs(step[1])) + (travel if step[1] < 0 else 0)
+            if free_start:
+                x0, y0 = lo + rng.uniform(0, size - 2 * lo), lo + rng.uniform(0, size - 2 * lo)
+            else:
+                x0 = lo + rng.uniform(0, size - 2 * lo - travel * abs(step[0])) + (travel if step[0] < 0 else 0)
+                y0 = lo + rng.uniform(0, size - 2 * lo - travel * abs(step[1])) + (travel if step[1] < 0 else 0)
             if all(abs(x0 - px) > half + ph + scale or abs(y0 - py) > half + ph + scale for px, py, ph in placed):
                 break
         placed.append((x0, y0, half))
