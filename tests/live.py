@@ -21,12 +21,13 @@ def free_port() -> int:
 
 class LiveServer:
     def __init__(self, data_dir: Path, *, models_dir: Path | None = None, env: dict[str, str] | None = None,
-                 workers: int = 1, database: str | None = None):
+                 workers: int = 1, database: str | None = None, args: tuple[str, ...] = ()):
         self.data_dir = Path(data_dir)
         self.models_dir = models_dir
         self.extra_env = env or {}
         self.workers = workers
         self.database = database
+        self.args = tuple(args)  # further `serve` flags, e.g. ("--public-url", "https://videos.example.com")
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.log_path = self.data_dir / f"serve-{self.port}.log"
@@ -46,6 +47,7 @@ class LiveServer:
                "--workers", str(self.workers)]
         if self.database:
             cmd += ["--database", self.database]
+        cmd += self.args
         log = open(self.log_path, "ab")
         # A session of its own so a test can SIGKILL the whole server (API and workers) at once.
         self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

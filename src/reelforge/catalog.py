@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .errors import ModelNotFound
+from .errors import ModelNotFound, shown
 from .jobs import Task
 
 OPENAI_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
@@ -249,7 +249,7 @@ class Catalog:
             return self.entries[key]
         except KeyError:
             known = sorted(self.entries) + sorted(self.aliases)
-            raise ModelNotFound(f"Unknown model '{name}'. Available models: {', '.join(known)}.", param=param) from None
+            raise ModelNotFound(f"Unknown model {shown(name)}. Available models: {', '.join(known)}.", param=param) from None
 
     def __iter__(self):
         return iter(self.entries.values())

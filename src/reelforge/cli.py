@@ -7,6 +7,7 @@ environment variables and the README never disagree.
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 import tempfile
@@ -40,19 +41,34 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .api import logs
     from .api.app import create_app
+    from .heap import return_freed_memory_promptly
+    from .settings import WILDCARD_HOSTS
     from .store import JobStore
     from .worker.main import configure_logging
     from .worker.supervisor import Supervisor
 
+    # This process is the API: image and video decodes must not leave their memory behind.
+    return_freed_memory_promptly()
     settings = _settings(args)
     configure_logging(settings.log_level)
+    logs.install_root()
+    if settings.host in WILDCARD_HOSTS and not settings.public_url:
+        logging.getLogger("reelforge.serve").warning(
+            "listening on %s: links we hand out start with %s; set --public-url to the address clients use",
+            settings.host, settings.public_base)
     settings.data_path.mkdir(parents=True, exist_ok=True)
     store = JobStore(settings.database_url)
     store.migrate()
     supervisor = Supervisor(settings, settings.workers).start() if settings.workers > 0 else None
+    # uvicorn believes X-Forwarded-For/-Proto from 127.0.0.1 unless told otherwise; only the
+    # configured proxies may set them.
+    proxies = list(settings.trusted_proxy_list)
     try:
-        uvicorn.run(create_app(settings, store=store), host=settings.host, port=settings.port, log_level=settings.log_level)
+        uvicorn.run(create_app(settings, store=store), host=settings.host, port=settings.port, log_level=settings.log_level,
+                    log_config=logs.uvicorn_log_config(), proxy_headers=bool(proxies),
+                    forwarded_allow_ips=proxies or None)
     finally:
         if supervisor is not None:
             supervisor.shutdown()

@@ -7,6 +7,29 @@ classes to statuses and each surface renders its own envelope.
 
 from __future__ import annotations
 
+import re
+
+# Error messages quote a rejected value only this far: a 10 MB value must not make a 10 MB error.
+QUOTE_CHARS = 80
+_HEAP_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def shown(value: object, limit: int = QUOTE_CHARS) -> str:
+    """``repr(value)``, cut to a short prefix that says how long the whole value was."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, (str, bytes)) else f"{len(text)} characters as text"
+    return f"{text[:limit]}... ({size})"
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a user may read it: never empty, and without heap addresses
+    (``<_io.BytesIO object at 0x7f...>`` tells a caller about our memory, not their input)."""
+    text = _HEAP_ADDRESS.sub("", str(exc)).strip()
+    text = text if len(text) <= 300 else text[:300] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
 
 class ReelforgeError(Exception):
     code = "internal_error"
@@ -31,6 +54,14 @@ class PayloadTooLarge(InvalidRequest):
 
 class UnsupportedMediaType(InvalidRequest):
     code = "unsupported_media_type"
+
+
+class UnsupportedContentType(UnsupportedMediaType):
+    """The request body's own Content-Type (or charset) is one this route does not read (HTTP 415)."""
+
+
+class MethodNotAllowed(InvalidRequest):
+    code = "method_not_allowed"
 
 
 class UnsafeURL(InvalidRequest):
@@ -76,6 +107,18 @@ class Unauthenticated(ReelforgeError):
     """No API key, or one that is unknown or revoked."""
 
     code = "invalid_api_key"
+
+
+class Forbidden(ReelforgeError):
+    """The caller may not do this whoever they are, e.g. a web page of a foreign origin."""
+
+    code = "forbidden"
+
+
+class UnknownHost(Forbidden):
+    """The request's ``Host`` names a server we do not answer for (DNS rebinding, a stray proxy)."""
+
+    code = "unknown_host"
 
 
 class InsufficientCredits(ReelforgeError):

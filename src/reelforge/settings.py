@@ -7,9 +7,11 @@ The CLI's ``--help`` and the README's settings table are generated from ``SETTIN
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,33 @@ def _bool(v: str) -> bool:
     raise ValueError(f"expected a boolean (1/0, true/false), got {v!r}")
 
 
+def base_url(v: str) -> str:
+    v = v.strip().rstrip("/")
+    parts = urlsplit(v)
+    if v and (parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment):
+        raise ValueError(f"expected a base URL like https://videos.example.com, got {v!r}")
+    return v
+
+
+def _csv(v: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in v.split(",") if item.strip())
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "./reelforge-data", "Folder for the SQLite file, artifacts and built-in model weights."),
     Setting("host", "127.0.0.1", "Address the API binds to."),
     Setting("port", 8000, "Port the API listens on.", int),
+    Setting("public_url", "", "Base URL clients reach this server at, e.g. https://videos.example.com: every "
+            "absolute URL we hand out (signed artifact links, poll URLs) starts with it. Empty: http://HOST:PORT "
+            "(the machine's hostname for a 0.0.0.0 or :: bind). Never taken from a request's Host or forwarded "
+            "headers.", base_url),
+    Setting("allowed_hosts", "", "Comma-separated extra names the API answers to in the Host header, besides "
+            "loopback names, HOST and PUBLIC_URL's host; `*`: any. Checked on a loopback bind (the open local "
+            "mode), and on any other bind only when set."),
+    Setting("cors_origins", "", "Comma-separated origins (scheme://host[:port]) whose web pages may call the API "
+            "(CORS); `*`: any. Other origins' POST/PUT/PATCH/DELETE are refused. Empty: this server's own origin only."),
+    Setting("trusted_proxies", "", "Comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For/-Proto "
+            "are believed (for client addresses and the scheme). Empty: none; forwarded headers are ignored."),
     Setting("database", "", "SQLAlchemy URL of the job store; empty means SQLite at DATA_DIR/reelforge.db. "
             "PostgreSQL: postgresql+psycopg://user:pass@host/db"),
     Setting("artifacts", "", "Artifact folder; empty means DATA_DIR/artifacts."),
@@ -68,6 +93,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
 class Settings:
@@ -116,6 +142,30 @@ class Settings:
     @property
     def allow_hosts(self) -> frozenset[str]:
         return frozenset(h.strip().lower() for h in self._values["fetch_allow_hosts"].split(",") if h.strip())
+
+    @property
+    def public_base(self) -> str:
+        """PUBLIC_URL, or http://HOST:PORT; a wildcard bind has no address clients could use, so the
+        machine's hostname stands in (``serve`` warns that PUBLIC_URL is better)."""
+        if self._values["public_url"]:
+            return self._values["public_url"]
+        host = self._values["host"]
+        if host in WILDCARD_HOSTS:
+            host = socket.gethostname()
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self._values['port']}"
+
+    @property
+    def allowed_host_names(self) -> tuple[str, ...]:
+        return tuple(h.lower() for h in _csv(self._values["allowed_hosts"]))
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return tuple(o.rstrip("/") for o in _csv(self._values["cors_origins"]))
+
+    @property
+    def trusted_proxy_list(self) -> tuple[str, ...]:
+        return _csv(self._values["trusted_proxies"])
 
     @property
     def models_path(self) -> Path:

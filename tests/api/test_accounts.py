@@ -166,7 +166,8 @@ def test_without_keys_only_a_loopback_server_is_open(tmp_path):
         settings = Settings(overrides={"data_dir": str(tmp_path / host), "host": host})
         store = JobStore(settings.database_url)
         store.migrate()
-        with TestClient(create_app(settings, store=store)) as client:
+        # A loopback Host, as a local client sends; the open mode refuses TestClient's "testserver".
+        with TestClient(create_app(settings, store=store), base_url="http://localhost") as client:
             r = client.get("/v1/videos")
         assert r.status_code == status, host
         store.close()

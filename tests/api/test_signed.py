@@ -17,7 +17,8 @@ from tests.store.test_contract import SPEC
 
 @pytest.fixture
 def app_and_job(tmp_path):
-    settings = Settings(overrides={"data_dir": str(tmp_path), "host": "0.0.0.0"})  # keyed mode: reads need a key
+    # keyed mode (reads need a key); links start with the public URL, which TestClient answers as
+    settings = Settings(overrides={"data_dir": str(tmp_path), "host": "0.0.0.0", "public_url": "http://testserver"})
     store = JobStore(settings.database_url)
     store.migrate()
     app = create_app(settings, store=store)
@@ -31,8 +32,8 @@ def app_and_job(tmp_path):
 
 
 def link(app, job_id, ttl=60, variant="video"):
-    class Req:  # signed_url needs only the base URL and the app
-        base_url = "http://testserver/"
+    class Req:  # signed_url needs only the app (its settings and key), never the request's own URL
+        pass
 
     Req.app = app
     return signed_url(Req, job_id, variant, ttl)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import io
 import struct
+import threading
 import zlib
 
 import numpy as np
@@ -11,11 +12,14 @@ from PIL import Image
 
 from reelforge.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from reelforge.media.inputs import (
+    MAX_SHORT_SIDE,
+    _PixelBudget,
     decode_base64_image,
     decode_image,
     encode_png,
     fit_image,
     parse_data_url,
+    read_input_image,
 )
 
 P = "input_reference"
@@ -223,3 +227,40 @@ def test_decode_base64_image_tolerates_prefix_whitespace_urlsafe_and_padding():
         decode_base64_image("not base64 at all?", param="image.base64", max_bytes=10**6)
     with pytest.raises(PayloadTooLarge):
         decode_base64_image(B64, param=P, max_bytes=len(PNG) - 1)
+
+
+BIG = {"max_bytes": 20_000_000, "max_pixels": 4096 * 4096}
+
+
+def test_a_large_transparent_png_is_scaled_to_the_short_side_cap_on_white():
+    pixels = np.zeros((2400, 3600, 4), np.uint8)
+    pixels[:, :1800] = (200, 30, 30, 255)  # left half opaque red, right half transparent
+    stored = read_input_image(encoded(Image.fromarray(pixels, "RGBA"), "PNG"), param=P, **BIG)
+    assert stored.size == (3600, 2400)  # as sent: it decides the video's shape
+    with Image.open(io.BytesIO(stored.png)) as image:
+        assert image.mode == "RGB" and image.size == (2688, MAX_SHORT_SIDE)
+        assert image.getpixel((100, 900)) == (200, 30, 30) and image.getpixel((2600, 900)) == (255, 255, 255)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_but_never_below_the_cap():
+    data = encoded(halves(4000, 3800), "JPEG", quality=95)
+    image = decode_image(data, param=P, **BIG)
+    assert image.size == (1886, MAX_SHORT_SIDE)  # 4000x3800 decoded at 1/2 (2000x1900), then scaled
+    assert image.getpixel((10, 10))[0] > 240 and image.getpixel((1870, 10))[2] > 240
+
+
+def test_the_decode_budget_queues_a_decode_that_would_pass_it():
+    budget, entered = _PixelBudget(), threading.Event()
+
+    def second():
+        with budget.hold(2, limit=3):
+            entered.set()
+
+    with budget.hold(2, limit=3):
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not entered.wait(0.5)  # 2 + 2 pixels would pass the limit of 3: it waits
+    thread.join(10)
+    assert entered.is_set()
+    with budget.hold(10, limit=3):  # alone, even an image over the budget is decoded
+        pass

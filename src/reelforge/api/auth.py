@@ -16,6 +16,7 @@ import time
 from typing import Callable
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,6 +68,15 @@ def authenticate(request: Request, header: str = BEARER) -> Account:
     return account
 
 
+def identify(request: Request) -> Account | None:
+    """The caller's account if it shows a valid key (Bearer or x-api-key) or the server is in open
+    local mode; None otherwise. For routes that answer everyone but tell insiders more."""
+    if _open_mode(request):
+        return LOCAL
+    key = _presented_key(request, BEARER) or _presented_key(request, X_API_KEY)
+    return request.app.state.service.accounts.authenticate(key) if key else None
+
+
 def reader(header: str = BEARER) -> Callable[[Request], Account]:
     def dependency(request: Request) -> Account:
         account = authenticate(request, header)
@@ -83,6 +93,7 @@ def creator(header: str = BEARER) -> Callable[[Request], Account]:
         if account.rate_limit:
             state = request.app.state.service.accounts.hit(account)
             request.state.rate = state
+            request.state.rate_counted = account  # RateLimitHeaders takes it back if the create is refused
             if state.exceeded:
                 raise RateLimited(state.limit, state.window, retry_after=max(1, state.reset_at - int(time.time())))
         return account
@@ -105,7 +116,8 @@ def rate_headers(state: RateState) -> dict[str, str]:
 
 class RateLimitHeaders:
     """Adds the rate-limit headers to every response of a rate-limited account, errors included
-    (the exception handlers run inside this middleware, so a 429 carries them too)."""
+    (the exception handlers run inside this middleware, so a 429 carries them too), and takes back
+    the count of a create that was refused before it made anything."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -117,6 +129,12 @@ class RateLimitHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                counted = scope.get("state", {}).get("rate_counted")
+                # A create refused with an error made nothing, so it does not use up the limit: otherwise
+                # 30 malformed requests would lock a key out for a window. Being rate-limited still counts.
+                if counted is not None and scope["state"].get("refused"):
+                    accounts = scope["app"].state.service.accounts
+                    scope["state"]["rate"] = await run_in_threadpool(accounts.unhit, counted, scope["state"]["rate"])
                 state = scope.get("state", {}).get("rate")
                 if state is not None:
                     headers = MutableHeaders(scope=message)

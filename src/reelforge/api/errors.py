@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from .. import errors as e
 
@@ -23,9 +24,15 @@ log = logging.getLogger("reelforge.api")
 # Most specific class first.
 STATUS: tuple[tuple[type[e.ReelforgeError], int], ...] = (
     (e.PayloadTooLarge, 413),
+    (e.UnsupportedContentType, 415),
+    (e.MethodNotAllowed, 405),
     (e.IdempotencyMismatch, 422),
     (e.InvalidRequest, 400),
     (e.Unauthenticated, 401),
+    # 421 Misdirected Request (RFC 9110 15.5.20): this server is not the one the Host names; a 403
+    # would suggest that another key could help.
+    (e.UnknownHost, 421),
+    (e.Forbidden, 403),
     (e.InsufficientCredits, 402),
     (e.RateLimited, 429),
     (e.LinkExpired, 410),
@@ -56,8 +63,17 @@ def generic_renderer(request: Request, exc: e.ReelforgeError, status: int) -> Re
     return JSONResponse({"error": {"code": exc.code, "message": exc.message, "param": exc.param}}, status_code=status)
 
 
+# A last guard on what an error may say: every message is built to be short, and this keeps a
+# message that quotes more than it should (a 10 MB value) from becoming a 10 MB response.
+MAX_MESSAGE_CHARS = 2000
+
+
 def render(request: Request, exc: e.ReelforgeError, status: int | None = None) -> Response:
     status = status_for(exc) if status is None else status
+    if not isinstance(exc, e.RateLimited):
+        request.state.refused = True  # read by auth.RateLimitHeaders
+    if len(exc.message) > MAX_MESSAGE_CHARS:
+        exc.message = exc.message[:MAX_MESSAGE_CHARS] + "... (message truncated)"
     response = next((renderer for prefix, renderer in _renderers if request.url.path.startswith(prefix)), generic_renderer)(
         request, exc, status)
     if isinstance(exc, e.RateLimited):
@@ -70,8 +86,18 @@ def render(request: Request, exc: e.ReelforgeError, status: int | None = None) -
 def _validation_message(err: dict) -> tuple[str, str | None]:
     loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
     param = ".".join(loc) or None
-    got = err.get("input")
-    return f"Invalid value {got!r} for '{param}': {err.get('msg', 'invalid')}.", param
+    return f"Invalid value {e.shown(err.get('input'))} for '{param}': {err.get('msg', 'invalid')}.", param
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str:
+    """The Allow header a 405 must carry (RFC 9110 15.5.6): every method some route takes on this path.
+    Starlette names only the first matching route's, and FastAPI makes one route per method."""
+    routes = request.app.router.routes
+    return ", ".join(m for m in _METHODS
+                     if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes))
 
 
 def install(app: FastAPI) -> None:
@@ -86,9 +112,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        cls = {404: e.NotFound, 405: e.InvalidRequest}.get(exc.status_code, e.ReelforgeError)
-        err = cls(f"{request.method} {request.url.path}: {exc.detail}")
-        return render(request, err, exc.status_code)
+        cls = {404: e.NotFound, 405: e.MethodNotAllowed}.get(exc.status_code, e.ReelforgeError)
+        err = cls(f"{request.method} {e.shown(request.url.path)[1:-1]}: {exc.detail}")
+        response = render(request, err, exc.status_code)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = _allowed_methods(request)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -11,11 +11,14 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+import types
+import typing
+
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from ..errors import InvalidRequest, UnsupportedMediaType
+from ..errors import InvalidRequest, UnsupportedContentType, shown
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 
@@ -55,26 +58,149 @@ def nest_form(items: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+# Deeper than any wire schema nests (the deepest is about 4); also far below the parser's recursion limit.
+MAX_JSON_DEPTH = 32
+# Characters no text field has a use for: C0 controls other than tab, newline and carriage return,
+# DEL, and C1 controls (these also catch invalid UTF-8 in multipart, which Starlette reads as latin-1).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidRequest(f"The request body contains {name}, which is not a JSON number; send a finite number.")
+
+
+def _decode_json(raw: bytes, charset: str | None) -> Any:
+    if charset is not None and charset.replace("-", "").replace("_", "") not in ("utf8",):
+        # Honour the declared charset rather than reading every body as UTF-8.
+        try:
+            raw = raw.decode(charset)
+        except LookupError:
+            raise UnsupportedContentType(f"Unknown charset {shown(charset)}; send UTF-8 JSON.") from None
+        except UnicodeDecodeError:
+            raise InvalidRequest(f"The request body is not valid {charset} text.") from None
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest("The request body is not valid UTF-8.") from None
+    except ValueError as e:
+        raise InvalidRequest(f"The request body is not valid JSON: {e}.") from None
+
+
+def _param(path: list[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def check_text(value: Any, path: list[Any] | None = None, depth: int = 0) -> None:
+    """Every string in a parsed body (keys too) is valid Unicode without stray control characters,
+    and the structure is no deeper than MAX_JSON_DEPTH, before any of it reaches the service: a lone
+    surrogate cannot be stored or rendered as UTF-8, so it must never become a job."""
+    path = path or []
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels (at '{_param(path)}').",
+                             param=_param(path))
+    if isinstance(value, str):
+        for pattern, what in ((_SURROGATE, "a lone UTF-16 surrogate"), (_CONTROL, "a control character")):
+            m = pattern.search(value)
+            if m:
+                raise InvalidRequest(
+                    f"'{_param(path)}' contains {what} (U+{ord(m.group()):04X}) at position {m.start()}; "
+                    "send valid Unicode text.", param=_param(path))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, path + [key], depth + 1)
+            check_text(item, path + [key], depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_text(item, path + [i], depth + 1)
+
+
 async def read_body(request: Request, *, max_bytes: int) -> dict[str, Any]:
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = request.headers.get("content-type", "")
+    ctype = content_type.split(";")[0].strip().lower()
+    params = dict(p.strip().split("=", 1) for p in content_type.split(";")[1:] if "=" in p)
+    charset = params.get("charset", "").strip('"').strip().lower() or None
     if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        if charset is not None and charset.replace("-", "") != "utf8":
+            raise UnsupportedContentType(f"Unsupported charset {shown(charset)} for {ctype}; send UTF-8.")
         # max_part_size bounds in-memory (non-file) fields such as a data URL in input_reference[image_url].
         form = await request.form(max_files=8, max_fields=200, max_part_size=max_bytes)
-        return nest_form(list(form.multi_items()))
-    if ctype in ("application/json", "") or ctype.endswith("+json"):
+        data = nest_form(list(form.multi_items()))
+    elif ctype in ("application/json", "") or ctype.endswith("+json"):
         raw = await request.body()
         if not raw:
             return {}
-        try:
-            data = json.loads(raw)
-        except ValueError as e:
-            raise InvalidRequest(f"The request body is not valid JSON: {e}.") from None
+        data = _decode_json(raw, charset)
         if not isinstance(data, dict):
             raise InvalidRequest("The request body must be a JSON object.")
-        return data
-    raise UnsupportedMediaType(
-        f"Unsupported Content-Type '{ctype}'. Send application/json or multipart/form-data."
-    )
+    else:
+        raise UnsupportedContentType(
+            f"Unsupported Content-Type {shown(ctype)}. Send application/json or multipart/form-data."
+        )
+    check_text(data)
+    return data
+
+
+def _numeric_only(annotation: Any) -> bool | None:
+    """True where ``annotation`` takes numbers but not booleans, None where it takes no numbers."""
+    if annotation is bool or annotation is Any:
+        return False
+    if annotation in (int, float):
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, typing.Annotated):
+        verdicts = [_numeric_only(a) for a in typing.get_args(annotation)]
+        return None if all(v is None for v in verdicts) else all(v is not False for v in verdicts)
+    return None
+
+
+def _bool_in_number(annotation: Any, value: Any) -> bool:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if isinstance(value, bool):
+        return bool(_numeric_only(annotation))
+    if origin is dict and len(args) == 2 and isinstance(value, dict):
+        return any(_bool_in_number(args[1], v) for v in value.values())
+    if origin is list and args and isinstance(value, list):
+        return any(_bool_in_number(args[0], v) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        return any(_bool_in_number(a, value) for a in args if a is not type(None))
+    return False
+
+
+class WireModel(BaseModel):
+    """The base of every dialect's request model. Pydantic's lax mode reads JSON ``true`` as 1 and
+    accepts NaN and infinity; a wire number must be a number, and finite. Numeric strings still
+    parse, because multipart sends every value as text."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _bool_in_number(field.annotation, value):
+            raise ValueError("must be a number, not a boolean")
+        if field is not None and _boolean_only(field.annotation) and not _is_boolean(value):
+            # Lax mode would also read 0, 1, "yes", "off", "t"... as booleans (found by schemathesis).
+            raise ValueError("must be true or false")
+        return value
+
+
+def _boolean_only(annotation: Any) -> bool:
+    """``bool`` or ``bool | None``."""
+    if annotation is bool:
+        return True
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and args == [bool]
+
+
+def _is_boolean(value: Any) -> bool:
+    # Multipart and query strings carry booleans as text.
+    return value is None or isinstance(value, bool) or (isinstance(value, str) and value.lower() in ("true", "false"))
 
 
 def is_upload(value: Any) -> bool:
@@ -91,4 +217,4 @@ def parse_fields(model: type[BaseModel], data: dict[str, Any]) -> Any:
         param = ".".join(str(p) for p in err["loc"])
         if err["type"] == "missing":
             raise InvalidRequest(f"'{param}' is required.", param=param) from None
-        raise InvalidRequest(f"Invalid {param} {err.get('input')!r}: {err['msg']}.", param=param) from None
+        raise InvalidRequest(f"Invalid {param} {shown(err.get('input'))}: {err['msg']}.", param=param) from None

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from ..accounts import Account
-from ..errors import InsufficientCredits, InvalidRequest, JobNotFound, RateLimited, ReelforgeError
+from ..errors import InsufficientCredits, InvalidRequest, JobNotFound, RateLimited, ReelforgeError, shown
 from ..jobs import Job, JobStatus
 from ..media.inputs import parse_data_url
 from ..media.urlfetch import fetch_url
 from ..service.specs import VideoRequest
 from ..service.videos import Submitted, VideoService
+from . import contract
 from .content import artifact_response
 from .auth import creator, reader
 from .deps import service
 from .idempotency import idempotency, replay_headers
-from .forms import is_upload, read_body
+from .forms import is_upload, read_body, WireModel
+from .openai_schemas import (CreateVideoForm, ErrorEnvelope, ModelList, ModelObject, Video, VideoDeleted,
+                             VideoList)
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 SURFACE = "openai"
@@ -32,26 +35,36 @@ POLL_AFTER_MS = "1000"
 # --- wire -> service -------------------------------------------------------------------------
 
 
-class PromptSegment(BaseModel):
+class PromptSegment(WireModel):
     prompt: str
     frames: int
 
 
-class LoraRef(BaseModel):
+class LoraRef(WireModel):
     name: str
     strength: float = 1.0
 
 
-class CreateVideoBody(BaseModel):
+# The JSON forms of an input image; a multipart upload is the third (CreateVideoForm).
+_IMAGE_REFERENCE = WithJsonSchema({"anyOf": [
+    {"type": "object", "properties": {"image_url": {"type": "string", "description": "An http(s) or data: URL."},
+                                      "file_id": {"type": "string", "description": "Not supported here."}}},
+    {"type": "string", "description": "An image URL or data URL."},
+    {"type": "null"},
+]})
+
+
+class CreateVideoBody(WireModel):
     """POST /v1/videos. Multipart sends every value as a string, so numbers are parsed leniently."""
 
     model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
 
     prompt: str
-    model: str | None = None
+    # Names and menu values are short; the caps keep a huge value out of the service and its errors.
+    model: str | None = Field(None, max_length=200)
     seconds: int | None = None
-    size: str | None = None
-    input_reference: Any = None
+    size: str | None = Field(None, max_length=32)
+    input_reference: Annotated[Any, _IMAGE_REFERENCE] = None
     # Extensions (not in OpenAI's API): echoed back on the Video object with the values used.
     negative_prompt: str | None = None
     seed: int | None = None
@@ -59,15 +72,15 @@ class CreateVideoBody(BaseModel):
     guidance_scale: float | None = None
     fps: int | None = None
     num_frames: int | None = None
-    style: str | None = None
+    style: str | None = Field(None, max_length=64)
     prompts: list[PromptSegment] | None = None
     loras: list[LoraRef] | None = None
-    last_frame: Any = None
+    last_frame: Annotated[Any, _IMAGE_REFERENCE] = None
     options: dict[str, float] = {}
-    resize_method: str | None = None
+    resize_method: str | None = Field(None, max_length=64)
 
 
-class RemixBody(BaseModel):
+class RemixBody(WireModel):
     model_config = ConfigDict(extra="ignore")
     prompt: str
 
@@ -80,7 +93,7 @@ def _parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
         param = ".".join(str(p) for p in err["loc"]) or None
         if err["type"] == "missing":
             raise InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter") from None
-        raise InvalidRequest(f"Invalid value {err.get('input')!r} for '{param}': {err['msg']}.", param=param) from None
+        raise InvalidRequest(f"Invalid value {shown(err.get('input'))} for '{param}': {err['msg']}.", param=param) from None
 
 
 def _read_reference(ref: Any, max_bytes: int, fetch_timeout: float, param: str = "input_reference",
@@ -187,8 +200,19 @@ def _video_response(request: Request, job: Job, headers: dict[str, str] | None =
 
 # --- routes ----------------------------------------------------------------------------------
 
+# 402 does not appear: an exhausted balance is OpenAI's 429 insufficient_quota (render_error).
+_READ_ERRORS = contract.errors(ErrorEnvelope, (400, 401, 404, 409, 422, 500))
+_CREATE_ERRORS = contract.errors(ErrorEnvelope, (400, 401, 404, 409, 413, 415, 422, 429, 500))
+_VIDEO = {200: contract.ok(Video, "The Video object", links=contract.links(
+    "/id", "video_id", "retrieve_video_v1_videos__video_id__get", "delete_video_v1_videos__video_id__delete",
+    "cancel_video_v1_videos__video_id__cancel_post", "remix_video_v1_videos__video_id__remix_post",
+    "video_content_v1_videos__video_id__content_get"))}
+_AUTH = contract.security()
+_CREATE_BODY = contract.extra(contract.body(CreateVideoBody, multipart=CreateVideoForm, example={
+    "prompt": "a red ball rolls across a green field", "model": "reelforge-tiny"}), _AUTH)
 
-@router.post("/videos", summary="Create a video")
+
+@router.post("/videos", summary="Create a video", responses={**_VIDEO, **_CREATE_ERRORS}, openapi_extra=_CREATE_BODY)
 async def create_video(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(creator())):
     data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
     body = _parse(CreateVideoBody, data)
@@ -201,11 +225,12 @@ async def create_video(request: Request, svc: VideoService = Depends(service), a
     return _video_response(request, done.job, replay_headers(done.replayed))
 
 
-@router.get("/videos", summary="List videos")
+@router.get("/videos", summary="List videos", responses={200: contract.ok(VideoList), **_READ_ERRORS},
+            openapi_extra=_AUTH)
 def list_videos(
     request: Request,
     after: str | None = None,
-    limit: int = Query(20),
+    limit: int = Query(20, ge=1, le=100),
     order: Literal["asc", "desc"] = "desc",
     svc: VideoService = Depends(service),
     acct: Account = Depends(reader()),
@@ -222,25 +247,28 @@ def list_videos(
     }
 
 
-@router.get("/videos/{video_id}", summary="Retrieve a video")
+@router.get("/videos/{video_id}", summary="Retrieve a video", responses={**_VIDEO, **_READ_ERRORS}, openapi_extra=_AUTH)
 def retrieve_video(request: Request, video_id: str, svc: VideoService = Depends(service),
                    acct: Account = Depends(reader())):
     return _video_response(request, svc.get(job_id(video_id), account=acct.id))
 
 
-@router.delete("/videos/{video_id}", summary="Delete a video (cancels it first if it has not finished)")
+@router.delete("/videos/{video_id}", summary="Delete a video (cancels it first if it has not finished)",
+               responses={200: contract.ok(VideoDeleted), **_READ_ERRORS}, openapi_extra=_AUTH)
 def delete_video(video_id: str, svc: VideoService = Depends(service), acct: Account = Depends(reader())):
     job = svc.delete(job_id(video_id), account=acct.id)
     return {"id": ID_PREFIX + job.id, "object": "video.deleted", "deleted": True}
 
 
-@router.post("/videos/{video_id}/cancel", summary="Cancel a queued or running video (extension)")
+@router.post("/videos/{video_id}/cancel", summary="Cancel a queued or running video (extension)",
+             responses={**_VIDEO, **_READ_ERRORS}, openapi_extra=_AUTH)
 def cancel_video(request: Request, video_id: str, svc: VideoService = Depends(service),
                  acct: Account = Depends(reader())):
     return _video_response(request, svc.cancel(job_id(video_id), account=acct.id))
 
 
-@router.post("/videos/{video_id}/remix", summary="Remix a video with a new prompt")
+@router.post("/videos/{video_id}/remix", summary="Remix a video with a new prompt", responses={**_VIDEO, **_CREATE_ERRORS},
+             openapi_extra=contract.extra(contract.body(RemixBody, example={"prompt": "the same ball, but blue"}), _AUTH))
 async def remix_video(
     request: Request, video_id: str, svc: VideoService = Depends(service), acct: Account = Depends(creator())
 ):
@@ -252,10 +280,14 @@ async def remix_video(
     return _video_response(request, done.job, replay_headers(done.replayed))
 
 
-@router.get("/videos/{video_id}/content", summary="Download the video, its thumbnail or its spritesheet")
+@router.get("/videos/{video_id}/content", summary="Download the video, its thumbnail or its spritesheet",
+            response_class=Response, openapi_extra=_AUTH, responses={
+                200: contract.binary(("video/mp4", "image/webp", "image/jpeg", "image/gif"),
+                                     "The artifact: video (mp4), thumbnail (webp), spritesheet (jpeg) or gif"),
+                **_READ_ERRORS})
 def video_content(
     video_id: str,
-    variant: str = "video",
+    variant: Literal["video", "thumbnail", "spritesheet", "gif"] = "video",
     svc: VideoService = Depends(service),
     acct: Account = Depends(reader()),
 ) -> Response:
@@ -297,12 +329,14 @@ def _model_object(entry) -> dict[str, Any]:
     }
 
 
-@router.get("/models", summary="List models")
+@router.get("/models", summary="List models", responses={200: contract.ok(ModelList), **_READ_ERRORS},
+            openapi_extra=_AUTH)
 def list_models(svc: VideoService = Depends(service), _: Account = Depends(reader())):
     return {"object": "list", "data": [_model_object(e) for e in svc.catalog]}
 
 
-@router.get("/models/{model_id}", summary="Retrieve a model")
+@router.get("/models/{model_id}", summary="Retrieve a model", responses={200: contract.ok(ModelObject), **_READ_ERRORS},
+            openapi_extra=_AUTH)
 def retrieve_model(model_id: str, svc: VideoService = Depends(service), _: Account = Depends(reader())):
     return _model_object(svc.catalog.resolve(model_id, param="model_id"))
 
@@ -310,12 +344,12 @@ def retrieve_model(model_id: str, svc: VideoService = Depends(service), _: Accou
 # --- the OpenAI error envelope -----------------------------------------------------------------
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
-          409: "invalid_request_error", 422: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
+          409: "invalid_request_error", 421: "invalid_request_error", 422: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
           429: "rate_limit_exceeded", 503: "server_error", 500: "server_error"}
 
 
 def render_error(request: Request, exc: ReelforgeError, status: int) -> Response:
-    kind, code = _TYPES.get(status, "server_error"), exc.code
+    kind, code = _TYPES.get(status, "invalid_request_error" if status < 500 else "server_error"), exc.code
     headers = {}
     if isinstance(exc, InsufficientCredits):
         # OpenAI reports an exhausted balance as 429 insufficient_quota; waiting will not refill it.

@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from ..errors import LinkExpired, NotFound
 from ..service.videos import VARIANTS, VideoService
 from ..settings import Settings
+from . import contract
 from .content import artifact_response
 from .deps import service
 
@@ -54,13 +55,22 @@ def _signature(key: bytes, job_id: str, variant: str, expires: int) -> str:
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
+def public_url(request: Request, path: str) -> str:
+    """The absolute URL of ``path`` on this server: every URL we hand out is made here.
+
+    It starts with the configured PUBLIC_URL (or the bind address), never with the request's Host or
+    X-Forwarded-* headers: those are the caller's to choose, and a link built from them would send
+    the next reader, with its signature, to whatever server the caller named."""
+    return request.app.state.settings.public_base + path
+
+
 def signed_url(request: Request, job_id: str, variant: str = "video", ttl: int | None = None) -> str:
     """An absolute URL on this server for one artifact of ``job_id``, valid for ``ttl`` seconds."""
     settings = request.app.state.settings
     ttl = settings.signed_url_ttl if ttl is None else ttl
     expires = int(time.time()) + ttl
     sig = _signature(_key(request), job_id, variant, expires)
-    return f"{str(request.base_url).rstrip('/')}{PATH}/{job_id}/{variant}?expires={expires}&signature={sig}"
+    return public_url(request, f"{PATH}/{job_id}/{variant}?expires={expires}&signature={sig}")
 
 
 def _key(request: Request) -> bytes:
@@ -70,7 +80,11 @@ def _key(request: Request) -> bytes:
     return state.url_signing_key
 
 
-@router.get(PATH + "/{job_id}/{variant}", summary="Download an artifact through a signed, expiring URL")
+@router.get(PATH + "/{job_id}/{variant}", summary="Download an artifact through a signed, expiring URL",
+            response_class=Response, responses={
+                200: contract.binary(("video/mp4", "image/webp", "image/jpeg", "image/gif"), "The artifact"),
+                # No security: the signature in the query string is the capability.
+                **contract.errors(contract.GenericError, (400, 404, 409, 410, 422, 500))})
 def signed_file(request: Request, job_id: str, variant: str, expires: int = 0, signature: str = "",
                 svc: VideoService = Depends(service)) -> Response:
     expected = _signature(_key(request), job_id, variant, expires)

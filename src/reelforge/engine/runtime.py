@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..catalog import Catalog, ModelEntry
-from ..errors import GenerationFailed, ReelforgeError
+from ..errors import GenerationFailed, ReelforgeError, describe
 from .adapters import adapter_class
 from .adapters.base import Adapter, GenerateRequest, OnStep
 from .device import select_device
@@ -72,7 +72,7 @@ class Engine:
         except ReelforgeError:
             raise
         except Exception as e:
-            raise GenerationFailed(f"could not load model '{entry.id}' on {self.device}: {e}") from e
+            raise GenerationFailed(f"could not load model '{entry.id}' on {self.device}: {describe(e)}") from e
         self._resident[entry.id] = adapter
         self._sizes[entry.id] = size = device_bytes(adapter, self.device)
         budget = self.max_resident_bytes

@@ -4,6 +4,14 @@ This runs in the API process at submission, on bytes a stranger sent us, so it
 trusts nothing: the format is sniffed from the bytes (never from a filename or
 Content-Type), the pixel count is checked from the header before any pixel is
 decoded, and only Pillow's PNG, JPEG and WebP decoders are allowed to run.
+
+Memory is bounded in pixels x concurrency. Decodes across the process hold a shared budget of
+DECODES_AT_LIMIT x max_pixels decoded pixels: past it they wait their turn, so sixteen uploads at the
+pixel limit expand two at a time instead of all at once. Inputs whose shorter side exceeds
+MAX_SHORT_SIDE are scaled down as they are converted (a JPEG already inside libjpeg, which decodes at
+1/2, 1/4 or 1/8 scale), band by band, so one decode holds the decoded image plus a copy scaled in
+width only: measured 125 MB for a 4096x4096 RGBA PNG at the default limit, so about 250 MB across
+the process. Compositing, re-encoding and storing then touch only the scaled image.
 """
 
 from __future__ import annotations
@@ -13,11 +21,17 @@ import binascii
 import io
 import math
 import re
+import threading
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
 
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
-from reelforge.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from reelforge.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType, describe
+from reelforge.heap import release_free_memory
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 _ALLOWED_TEXT = "PNG, JPEG or WebP"
@@ -31,6 +45,15 @@ _OTHER_SIGNATURES = (
     (b"II*\x00", "TIFF"),
     (b"MM\x00*", "TIFF"),
 )
+
+# No video frame is larger than 1792 pixels on a side (the largest OpenAI size), so an input scaled
+# to this shorter side is never enlarged by cropping or padding it to any frame: nothing is lost.
+MAX_SHORT_SIDE = 1792
+# How many pixel-limit images may be decoded at once across the process (see the module docstring).
+DECODES_AT_LIMIT = 2
+# Source rows converted at a time: a band of a 4096-pixel-wide RGBA image is 4 MB.
+_BAND_ROWS = 256
+_RESAMPLE = Image.Resampling.BICUBIC
 
 _DATA_URL = re.compile(r"data:(?P<type>[^;,]*)(?P<params>(;[^;,]*)*),", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
@@ -58,8 +81,46 @@ def _describe_other(data: bytes) -> str:
     return "not a recognised image"
 
 
+class _PixelBudget:
+    """Decoded pixels in flight across the process. A decode waits while admitting it would pass
+    ``limit``; one is always admitted when none is in flight, so an image that passed the pixel
+    check never waits forever."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._in_flight = 0
+
+    @contextmanager
+    def hold(self, pixels: int, limit: int) -> Iterator[None]:
+        with self._changed:
+            while self._in_flight and self._in_flight + pixels > limit:
+                self._changed.wait()
+            self._in_flight += pixels
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_flight -= pixels
+                idle = self._in_flight == 0
+                self._changed.notify_all()
+            if idle:  # a burst of decodes is over: give its memory back
+                release_free_memory()
+
+
+_BUDGET = _PixelBudget()
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class InputImage:
+    png: bytes  # what the worker gets: upright RGB, shorter side at most MAX_SHORT_SIDE, lossless
+    size: tuple[int, int]  # (width, height) of the upright image as sent, which can decide the video's shape
+
+
 def decode_image(data: bytes, *, param: str, max_bytes: int, max_pixels: int) -> Image.Image:
-    """Decode PNG/JPEG/WebP bytes into an upright RGB image.
+    """Decode PNG/JPEG/WebP bytes into an upright RGB image, scaled down so that its shorter side
+    is at most MAX_SHORT_SIDE.
 
     Raises PayloadTooLarge over ``max_bytes`` or ``max_pixels`` (checked from the
     header, before decoding: a 50 kB PNG can expand to gigabytes),
@@ -69,6 +130,17 @@ def decode_image(data: bytes, *, param: str, max_bytes: int, max_pixels: int) ->
     default export; black would turn dark logos on transparent backgrounds
     into black rectangles.
     """
+    return _decode(data, param, max_bytes, max_pixels, lambda image: image)[0]
+
+
+def read_input_image(data: bytes, *, param: str, max_bytes: int, max_pixels: int) -> InputImage:
+    """``decode_image``, then ``encode_png``, inside the same decode budget (so the RGB image awaiting
+    its encoding counts too): what the service stores for a job."""
+    return InputImage(*_decode(data, param, max_bytes, max_pixels, encode_png))
+
+
+def _decode(data: bytes, param: str, max_bytes: int, max_pixels: int,
+            finish: Callable[[Image.Image], T]) -> tuple[T, tuple[int, int]]:
     if len(data) > max_bytes:
         raise PayloadTooLarge(
             f"{param} is {len(data)} bytes; images may be at most {max_bytes} bytes.", param=param
@@ -80,46 +152,87 @@ def decode_image(data: bytes, *, param: str, max_bytes: int, max_pixels: int) ->
         raise UnsupportedMediaType(
             f"{param} is {_describe_other(data)}; allowed formats are {_ALLOWED_TEXT}.", param=param
         )
+    with _decoding_errors(param, fmt, max_pixels):
+        # formats=[fmt] stops Pillow from trying any other (less hardened) decoder.
+        image = Image.open(io.BytesIO(data), formats=[fmt])
+        width, height = image.size
+        if width * height > max_pixels:
+            raise PayloadTooLarge(
+                f"{param} is {width}x{height} ({width * height} pixels); "
+                f"images may have at most {max_pixels} pixels.",
+                param=param,
+            )
+        if fmt == "JPEG" and min(width, height) > MAX_SHORT_SIDE:
+            image.draft(None, _shrunk_size(image.size))  # the smallest libjpeg scale still >= that
+    with _BUDGET.hold(image.width * image.height, DECODES_AT_LIMIT * max_pixels):
+        with _decoding_errors(param, fmt, max_pixels):
+            image.load()
+            # The orientation of a PNG's eXIf chunk is only known once the image is loaded.
+            turned = image.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
+            ImageOps.exif_transpose(image, in_place=True)
+        # Rebinding ``image`` lets the full-size image go before the scaled one is encoded.
+        image = _to_rgb(image)
+        return finish(image), ((height, width) if turned else (width, height))
+
+
+@contextmanager
+def _decoding_errors(param: str, fmt: str, max_pixels: int) -> Iterator[None]:
     try:
         with warnings.catch_warnings():
-            # Pillow warns on large images; we enforce our own, lower limit below.
+            # Pillow warns on large images; we enforce our own, lower limit.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            # formats=[fmt] stops Pillow from trying any other (less hardened) decoder.
-            image = Image.open(io.BytesIO(data), formats=[fmt])
-            width, height = image.size
-            if width * height > max_pixels:
-                raise PayloadTooLarge(
-                    f"{param} is {width}x{height} ({width * height} pixels); "
-                    f"images may have at most {max_pixels} pixels.",
-                    param=param,
-                )
-            image.load()
-            image = ImageOps.exif_transpose(image)
+            yield
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(
-            f"{param} has too many pixels ({exc}); images may have at most {max_pixels} pixels.",
+            f"{param} has too many pixels ({describe(exc)}); images may have at most {max_pixels} pixels.",
             param=param,
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         # Pillow reports truncated or malformed data as OSError/SyntaxError.
         raise InvalidRequest(
-            f"{param} could not be decoded as {fmt.replace('WEBP', 'WebP')} ({exc}); "
+            f"{param} could not be decoded as {fmt.replace('WEBP', 'WebP')} ({describe(exc)}); "
             f"send a valid {_ALLOWED_TEXT} image.",
             param=param,
         ) from None
-    return _to_rgb(image)
+
+
+def _shrunk_size(size: tuple[int, int]) -> tuple[int, int]:
+    scale = min(1.0, MAX_SHORT_SIDE / min(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as RGB on white, its shorter side scaled to at most MAX_SHORT_SIDE.
+
+    Converted band by band, so no second full-size copy of a large image ever exists: each band is
+    converted (premultiplied where there is alpha, so that scaling mixes in no colour hidden under
+    transparent pixels) and scaled horizontally, then the narrower result is scaled vertically in one
+    go: Pillow's own two-pass bicubic resize (which takes the passes in either order, whichever is
+    cheaper; either is right).
+    """
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         image.mode == "P" and "transparency" in image.info
     )
+    width, height = _shrunk_size(image.size)
+    if image.mode == "RGB" and (width, height) == image.size:
+        return image
+    wide = Image.new("RGBa" if has_alpha else "RGB", (width, image.height))
+    for band, top in _bands(image):
+        band = band.convert("RGBA").convert("RGBa") if has_alpha else band.convert("RGB")
+        wide.paste(band if band.width == width else band.resize((width, band.height), _RESAMPLE), (0, top))
+    image = wide if wide.height == height else wide.resize((width, height), _RESAMPLE)
     if not has_alpha:
-        return image.convert("RGB")
-    rgba = image.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    background.alpha_composite(rgba)
-    return background.convert("RGB")
+        return image
+    out = Image.new("RGB", image.size)
+    for band, top in _bands(image):
+        white = Image.new("RGBA", band.size, (255, 255, 255, 255))
+        out.paste(Image.alpha_composite(white, band.convert("RGBA")).convert("RGB"), (0, top))
+    return out
+
+
+def _bands(image: Image.Image) -> Iterator[tuple[Image.Image, int]]:
+    for top in range(0, image.height, _BAND_ROWS):
+        yield image.crop((0, top, image.width, min(image.height, top + _BAND_ROWS))), top
 
 
 def _max_encoded_length(max_bytes: int) -> int:

@@ -32,7 +32,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_network
 
 import httpx
 
-from reelforge.errors import FetchFailed, InvalidRequest, PayloadTooLarge, UnsafeURL
+from reelforge.errors import FetchFailed, InvalidRequest, PayloadTooLarge, UnsafeURL, describe
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -152,7 +152,7 @@ def _parse(
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
-        raise InvalidRequest(f"{subject} is not a valid URL ({exc}).", param=param) from None
+        raise InvalidRequest(f"{subject} is not a valid URL ({describe(exc)}).", param=param) from None
     if parsed.userinfo:
         raise UnsafeURL(f"{subject} contains credentials (user:password@); they are not allowed.", param=param)
     port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
@@ -201,7 +201,7 @@ def _resolve(host: str, port: int, subject: str, param: str) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise FetchFailed(f"{subject}: host '{host}' could not be resolved ({exc}).", param=param) from None
+        raise FetchFailed(f"{subject}: host '{host}' could not be resolved ({describe(exc)}).", param=param) from None
     ips: list[IPAddress] = []
     for _family, _type, _proto, _canon, sockaddr in infos:
         ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
@@ -254,7 +254,7 @@ def _redirect_target(
     try:
         target = str(httpx.URL(current_url).join(location))
     except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
-        raise FetchFailed(f"{param} redirects to an invalid URL ({exc}).", param=param) from None
+        raise FetchFailed(f"{param} redirects to an invalid URL ({describe(exc)}).", param=param) from None
     return _validate(target, f"{param} redirects to {target}, which", param, allowed_schemes, allow_hosts)
 
 
@@ -376,5 +376,5 @@ def fetch_url(
     except httpx.TimeoutException:
         raise FetchFailed(f"{param} timed out after {timeout:g} s.", param=param) from None
     except httpx.HTTPError as exc:
-        raise FetchFailed(f"{param} could not be fetched ({exc}).", param=param) from None
+        raise FetchFailed(f"{param} could not be fetched ({describe(exc)}).", param=param) from None
     raise FetchFailed(f"{param} redirected more than {MAX_REDIRECTS} times.", param=param)

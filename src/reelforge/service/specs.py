@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import STYLES, Catalog, ModelEntry, parse_size
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, shown
 from ..jobs import JobSpec, Task
 
 MAX_PROMPT_CHARS = 32000
@@ -75,7 +75,7 @@ def check_title(title: str | None) -> str | None:
 
 def _in_range(value: float, lo: float, hi: float, param: str, what: str) -> None:
     if not lo <= value <= hi:
-        raise InvalidRequest(f"Invalid {param} {value!r}: {what} must be between {lo} and {hi}.", param=param)
+        raise InvalidRequest(f"Invalid {param} {shown(value)}: {what} must be between {lo} and {hi}.", param=param)
 
 
 def check_segments(entry: ModelEntry, segments: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
@@ -108,9 +108,9 @@ def check_options(entry: ModelEntry, options: dict[str, Any]) -> dict[str, Any]:
         spec = entry.option(name)
         if spec is None:
             allowed = ", ".join(o.name for o in entry.options) or "none"
-            raise InvalidRequest(f"Model '{entry.id}' has no option '{name}'. Its options: {allowed}.", param=name)
+            raise InvalidRequest(f"Model '{entry.id}' has no option {shown(name)}. Its options: {allowed}.", param=name)
         if spec.kind is int and (isinstance(value, bool) or not float(value).is_integer()):
-            raise InvalidRequest(f"Invalid {name} {value!r}: it must be an integer.", param=name)
+            raise InvalidRequest(f"Invalid {shown(name)[1:-1]} {shown(value)}: it must be an integer.", param=name)
         value = spec.kind(value)
         _in_range(value, spec.lo, spec.hi, name, name)
         out[name] = value
@@ -171,7 +171,7 @@ def choose_size(entry: ModelEntry, size: str | None, resize: str, image_size: tu
     if resize == "maintain_aspect_ratio" and image_size is not None:
         if size is not None:
             raise InvalidRequest(
-                f"size '{size}' and resize_method 'maintain_aspect_ratio' disagree: that method takes the size from "
+                f"size {shown(size)} and resize_method 'maintain_aspect_ratio' disagree: that method takes the size from "
                 "the input image. Send one of them.", param="size")
         return aspect_size(entry, image_size)
     if resize == "crop_to_16_9":
@@ -182,11 +182,11 @@ def choose_size(entry: ModelEntry, size: str | None, resize: str, image_size: tu
         if size is None:
             size = entry.default_size if entry.default_size in wide else wide[0]
         elif size in entry.sizes and not _sixteen_nine(size):
-            raise InvalidRequest(f"resize_method 'crop_to_16_9' needs a 16:9 size, not '{size}'. "
+            raise InvalidRequest(f"resize_method 'crop_to_16_9' needs a 16:9 size, not {shown(size)}. "
                                  f"Model '{entry.id}' offers: {', '.join(wide)}.", param="size")
     size = size or entry.default_size
     if size not in entry.sizes:
-        raise InvalidRequest(f"Invalid size '{size}' for model '{entry.id}'. Allowed: {', '.join(entry.sizes)}.", param="size")
+        raise InvalidRequest(f"Invalid size {shown(size)} for model '{entry.id}'. Allowed: {', '.join(entry.sizes)}.", param="size")
     return parse_size(size)
 
 
@@ -209,7 +209,7 @@ def build_spec(
 
     resize = req.resize_method or RESIZE_METHODS[0]
     if resize not in RESIZE_METHODS:
-        raise InvalidRequest(f"Invalid resize_method '{resize}'. Allowed: {', '.join(RESIZE_METHODS)}.",
+        raise InvalidRequest(f"Invalid resize_method {shown(resize)}. Allowed: {', '.join(RESIZE_METHODS)}.",
                              param="resize_method")
     width, height = choose_size(entry, req.size, resize, image_size)
     size = f"{width}x{height}"
@@ -247,7 +247,7 @@ def build_spec(
             _in_range(weight, -2.0, 2.0, f"loras[{i}].strength", "a LoRA strength")
         loras = tuple((n, float(w)) for n, w in req.loras)
     if req.style is not None and req.style not in STYLES:
-        raise InvalidRequest(f"Invalid style '{req.style}'. Allowed: {', '.join(STYLES)}.", param="style")
+        raise InvalidRequest(f"Invalid style {shown(req.style)}. Allowed: {', '.join(STYLES)}.", param="style")
     options = check_options(entry, req.options)
 
     steps = entry.default_steps if req.num_inference_steps is None else req.num_inference_steps

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from ..accounts import Account
 from ..artifacts.base import ArtifactStore
 from ..catalog import Catalog
-from ..errors import Conflict, InvalidRequest
+from ..errors import Conflict, InvalidRequest, shown
 from ..jobs import Job, JobSpec, JobStatus
 from ..media.gif import gif_from_mp4
-from ..media.inputs import decode_image, encode_png
+from ..media.inputs import read_input_image
 from ..settings import Settings
 from ..store import AccountStore, JobStore, Page
+from .derived import ensure_derived
 from .pricing import price
 from .specs import VideoRequest, build_spec, check_prompt
 
@@ -26,7 +27,8 @@ VARIANTS = {
     "spritesheet": ("spritesheet.jpg", "image/jpeg"),
     "gif": ("video.gif", "image/gif"),
 }
-# Made from the mp4 on first request, then kept beside it: no job pays for a format nobody asked for.
+# Made from the mp4 on first request, then kept beside it: no job pays for a format nobody asked for
+# (service.derived makes them one at a time, outside request threads).
 DERIVED = {"gif": gif_from_mp4}
 
 
@@ -61,7 +63,7 @@ class VideoService:
         self.settings = settings
 
     def estimate(self, spec: JobSpec) -> int:
-        return price(self.catalog.resolve(spec.model), spec.size, spec.seconds)
+        return price(self.catalog.resolve(spec.model), spec)
 
     def submit(
         self, req: VideoRequest, *, account: Account, surface: str, idempotency: Idempotency | None = None,
@@ -73,9 +75,9 @@ class VideoService:
             last = self._decode(req.last_image, req.last_image_param)
             spec = build_spec(self.catalog, req, image_size=first.size if first is not None else None)
             if first is not None:
-                spec = spec.replace(input_image=self._store_image(encode_png(first)))
+                spec = spec.replace(input_image=self._store_image(first.png))
             if last is not None:
-                spec = spec.replace(last_image=self._store_image(encode_png(last)))
+                spec = spec.replace(last_image=self._store_image(last.png))
             return self._create(spec, account, surface, idempotency)
 
         return self._once(account, idempotency, make)
@@ -129,7 +131,7 @@ class VideoService:
     def _decode(self, data: bytes | None, param: str):
         if data is None:
             return None
-        return decode_image(
+        return read_input_image(
             data, param=param, max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_input_pixels
         )
 
@@ -145,7 +147,7 @@ class VideoService:
         if not 1 <= limit <= 100:
             raise InvalidRequest(f"Invalid limit {limit}: it must be between 1 and 100.", param="limit")
         if order not in ("asc", "desc"):
-            raise InvalidRequest(f"Invalid order '{order}'. Allowed: asc, desc.", param="order")
+            raise InvalidRequest(f"Invalid order {shown(order)}. Allowed: asc, desc.", param="order")
         return self.store.list(account, after=after, limit=limit, order=order)
 
     def cancel(self, job_id: str, *, account: str) -> Job:
@@ -164,18 +166,17 @@ class VideoService:
     def content(self, job_id: str, variant: str, *, account: str | None) -> Content:
         """``account=None`` only for links signed by us, which already prove who may read the file."""
         if variant not in VARIANTS:
-            raise InvalidRequest(f"Invalid variant '{variant}'. Allowed: {', '.join(VARIANTS)}.", param="variant")
+            raise InvalidRequest(f"Invalid variant {shown(variant)}. Allowed: {', '.join(VARIANTS)}.", param="variant")
         job = self.store.get(job_id, account)
         if job.status is not JobStatus.COMPLETED:
             raise Conflict(
-                f"Video '{job_id}' is {job.status.value}; its content is available once it is completed.",
+                f"Video {shown(job_id)} is {job.status.value}; its content is available once it is completed.",
                 param="video_id",
             )
         filename, media_type = VARIANTS[variant]
         if variant in DERIVED:
             key = f"jobs/{job.id}/{filename}"
-            if not self.artifacts.exists(key):
-                video = self.artifacts.get_bytes(job.result["artifacts"]["video"])
-                self.artifacts.put_bytes(key, DERIVED[variant](video))
+            ensure_derived(self.artifacts, key, job.result["artifacts"]["video"], DERIVED[variant],
+                           what=f"Video {shown(job_id)} has no {variant}")
             return Content(key=key, media_type=media_type, filename=filename)
         return Content(key=job.result["artifacts"][variant], media_type=media_type, filename=filename)

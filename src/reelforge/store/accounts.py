@@ -113,6 +113,20 @@ class AccountStore:
                                                            rate_windows.c.window_start < start))
         return _state(account, start, count)
 
+    def unhit(self, account: Account, state: RateState) -> RateState:
+        """Take back one request counted by ``hit`` (the one that returned ``state``), in that same
+        window: a create that was refused before it made anything does not use up the limit."""
+        start = state.reset_at - state.window
+        with self.store._write() as conn:
+            count = conn.execute(
+                sa.update(rate_windows)
+                .where(rate_windows.c.account == account.id, rate_windows.c.window_start == start,
+                       rate_windows.c.count > 0)
+                .values(count=rate_windows.c.count - 1)
+                .returning(rate_windows.c.count)
+            ).scalar()
+        return _state(account, start, count if count is not None else 0)
+
     def peek(self, account: Account, now: float | None = None) -> RateState:
         now = time.time() if now is None else now
         start = int(now // account.rate_window * account.rate_window)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import os
 import re
 import sqlite3
 import threading
@@ -385,7 +386,7 @@ def _create_engine(url: str) -> Engine:
         return sa.create_engine(u, pool_pre_ping=True)
     if not u.database or u.database == ":memory:" or u.query.get("mode") == "memory":
         raise ValueError("the job store needs a SQLite file, shared by threads and worker processes; got an in-memory URL")
-    Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    _private_file(Path(u.database))
     # QueuePool hands each thread its own connection for the duration of a call
     # (never one connection to two threads at once). Unbounded overflow because
     # SQLite connections are cheap and a busy API should wait on the database's
@@ -393,6 +394,21 @@ def _create_engine(url: str) -> Engine:
     engine = sa.create_engine(u, poolclass=QueuePool, pool_size=5, max_overflow=-1)
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (jobs hold prompts, images and key hashes).
+    SQLite gives the -wal and -shm files the database file's mode, so they follow. An existing file
+    that others can read is tightened, where we own it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        st = path.stat()
+        if st.st_mode & 0o077 and st.st_uid == os.getuid():
+            for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if f.exists():
+                    f.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ...accounts import Account
 from ...catalog import Catalog, ModelEntry, parse_size
-from ...errors import InsufficientCredits, InvalidRequest, JobNotFound, ReelforgeError
+from ...errors import Forbidden, InsufficientCredits, InvalidRequest, JobNotFound, ReelforgeError
 from ...jobs import Job, JobStatus
 from ...media.inputs import decode_image
 from ...service.models import servable
@@ -36,7 +36,9 @@ from ..deps import service
 from ..forms import read_body
 from ..idempotency import idempotency, replay_headers
 from ..media import read_image
+from .. import contract
 from ..signed import signed_url
+from . import aimlapi_schemas as wire
 from .aimlapi_schemas import RESOLUTIONS, GenerationBody, enum_error, parse_generation
 
 router = APIRouter(tags=["aimlapi"])
@@ -183,25 +185,37 @@ def _fetch(request: Request, svc: VideoService, acct: Account, value: str) -> di
     return render_generation(request, svc, svc.get(job, account=acct.id), model)
 
 
-@router.post(UNIVERSAL, status_code=201, summary="AI/ML API: create a video generation")
+# An exhausted balance is AI/ML API's 403.
+_CREATE = {"openapi_extra": contract.extra(contract.body(GenerationBody, example={
+               "model": "pixverse/v5/text-to-video", "prompt": "a red ball rolls across a green field"}),
+               contract.security()),
+           "responses": {201: contract.ok(wire.Generation, "The generation, queued", links=contract.links(
+               "/id", "generation_id", "get_generation_v2_video_generations_get",
+               "get_pixverse_generation_v2_generate_video_pixverse_generation_get")),
+                         **contract.errors(wire.Error, (400, 401, 403, 409, 413, 415, 422, 429, 500))}}
+_READ = {"openapi_extra": contract.security(),
+         "responses": {200: contract.ok(wire.Generation), **contract.errors(wire.Error, (400, 401, 404, 422, 500))}}
+
+
+@router.post(UNIVERSAL, status_code=201, summary="AI/ML API: create a video generation", **_CREATE)
 async def create_generation(request: Request, svc: VideoService = Depends(service),
                             acct: Account = Depends(creator())):
     return await _create(request, svc, acct, "aimlapi:generations")
 
 
-@router.get(UNIVERSAL, summary="AI/ML API: a generation's status and, once completed, its video")
+@router.get(UNIVERSAL, summary="AI/ML API: a generation's status and, once completed, its video", **_READ)
 def get_generation(request: Request, generation_id: str, svc: VideoService = Depends(service),
                    acct: Account = Depends(reader())):
     return _fetch(request, svc, acct, generation_id)
 
 
-@router.post(LEGACY, status_code=201, summary="AI/ML API (legacy PixVerse URL): create a video generation")
+@router.post(LEGACY, status_code=201, summary="AI/ML API (legacy PixVerse URL): create a video generation", **_CREATE)
 async def create_pixverse_generation(request: Request, svc: VideoService = Depends(service),
                                      acct: Account = Depends(creator())):
     return await _create(request, svc, acct, "aimlapi:pixverse-generation")
 
 
-@router.get(LEGACY, summary="AI/ML API (legacy PixVerse URL): a generation's status and video")
+@router.get(LEGACY, summary="AI/ML API (legacy PixVerse URL): a generation's status and video", **_READ)
 def get_pixverse_generation(request: Request, generation_id: str, svc: VideoService = Depends(service),
                             acct: Account = Depends(reader())):
     return _fetch(request, svc, acct, generation_id)
@@ -225,7 +239,7 @@ def render_error(request: Request, exc: ReelforgeError, status: int) -> Response
     elif status == 400:
         # The gateway's validation message, then the detail naming the field.
         message = f"{'Body' if request.method == 'POST' else 'Query'} validation error!\n{message}"
-    elif status in _LEADS:
+    elif status in _LEADS and not isinstance(exc, Forbidden):  # their 403 lead is about credits
         message = f"{_LEADS[status]} {message}"
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     # statusCode is a number, as NestJS sends it (the docs' one example prints it as a string).

@@ -3,11 +3,12 @@ its gateway reports it: "Invalid enum value. Expected 'a' | 'b', received 'c'" f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ...errors import InvalidRequest
+from ..forms import WireModel
+from ...errors import InvalidRequest, shown
 
 ASPECT_RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16")
 RESOLUTIONS = {"360p": 360, "540p": 540, "720p": 720, "1080p": 1080}  # the short side, in pixels
@@ -17,27 +18,29 @@ SPEAKERS = ("Harper", "Ava", "Isabella", "Sophia", "Emily", "Chloe", "Julia", "M
             "Oliver", "Adrian", "Ethan", "Auto")
 
 
-class GenerationBody(BaseModel):
+class GenerationBody(WireModel):
     # Fields of other models on the same endpoint (and future ones) are ignored, as the gateway does.
     model_config = ConfigDict(extra="ignore")
 
     model: str
     prompt: str = Field(min_length=1)
-    aspect_ratio: str = "16:9"
-    resolution: str = "720p"
-    duration: int = 5  # the schema's default is written "5"; both forms are accepted
+    # The enums are checked in parse_generation (in the gateway's words); the schema shows them.
+    aspect_ratio: str = Field("16:9", json_schema_extra={"enum": list(ASPECT_RATIOS)})
+    resolution: str = Field("720p", json_schema_extra={"enum": list(RESOLUTIONS)})
+    # the schema's default is written "5"; both forms are accepted
+    duration: int = Field(5, json_schema_extra={"enum": list(DURATIONS)})
     negative_prompt: str | None = None
-    style: str | None = None
+    style: str | None = Field(None, json_schema_extra={"enum": [*STYLES, None]})
     seed: int | None = None
     image_url: str | None = None
     tail_image_url: str | None = None
     lip_sync_tts_content: str | None = None
-    lip_sync_tts_speaker: str | None = None
+    lip_sync_tts_speaker: str | None = Field(None, json_schema_extra={"enum": [*SPEAKERS, None]})
 
 
 def enum_error(param: str, value: Any, allowed: tuple[Any, ...]) -> InvalidRequest:
     expected = " | ".join(repr(a) for a in allowed)
-    return InvalidRequest(f"Invalid enum value for '{param}'. Expected {expected}, received {value!r}.", param=param)
+    return InvalidRequest(f"Invalid enum value for '{param}'. Expected {expected}, received {shown(value)}.", param=param)
 
 
 def _check(param: str, value: Any, allowed: tuple[Any, ...]) -> None:
@@ -53,7 +56,7 @@ def parse_generation(data: dict[str, Any]) -> GenerationBody:
         param = ".".join(str(p) for p in err["loc"])
         if err["type"] == "missing":
             raise InvalidRequest(f"'{param}' is required.", param=param) from None
-        raise InvalidRequest(f"Invalid value {err.get('input')!r} for '{param}': {err['msg']}.", param=param) from None
+        raise InvalidRequest(f"Invalid value {shown(err.get('input'))} for '{param}': {err['msg']}.", param=param) from None
     _check("aspect_ratio", body.aspect_ratio, ASPECT_RATIOS)
     _check("resolution", body.resolution, tuple(RESOLUTIONS))
     _check("duration", body.duration, DURATIONS)
@@ -63,3 +66,44 @@ def parse_generation(data: dict[str, Any]) -> GenerationBody:
         raise InvalidRequest("The 1080p quality option does not support 8-second videos; use duration 5 or a lower "
                              "resolution.", param="duration")
     return body
+
+
+# --- what the dialect answers (aimlapi.render_generation, render_error), for OpenAPI ---------------
+
+
+class VideoFile(BaseModel):
+    url: str = Field(description="A signed, expiring link to the mp4.")
+    content_type: str
+    file_name: str
+    file_size: int
+
+
+class GenerationError(BaseModel):
+    name: str
+    message: str
+
+
+class Usage(BaseModel):
+    credits_used: int
+
+
+class Meta(BaseModel):
+    usage: Usage
+
+
+class Generation(BaseModel):
+    id: str = Field(description="<uuid>:<model>")
+    status: Literal["queued", "generating", "completed", "error"]
+    video: VideoFile | None
+    error: GenerationError | None
+    meta: Meta
+
+
+class Error(BaseModel):
+    """AI/ML API's gateway (NestJS) error envelope."""
+
+    message: str
+    path: str
+    requestId: str
+    statusCode: int
+    timestamp: str

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ...accounts import Account
 from ...catalog import ModelEntry, parse_size
-from ...errors import InsufficientCredits, InvalidRequest, JobNotFound, ModelNotFound, RateLimited, ReelforgeError
+from ...errors import Forbidden, InsufficientCredits, InvalidRequest, JobNotFound, ModelNotFound, RateLimited, ReelforgeError, shown
 from ...jobs import Job, JobStatus, Task
 from ...media.urlfetch import check_url
 from ...service.models import servable
@@ -35,7 +35,9 @@ from ..auth import creator, reader
 from ..deps import service
 from ..forms import read_body
 from ..idempotency import idempotency, replay_headers
+from .. import contract
 from ..signed import signed_url
+from . import novita_schemas as wire
 from .novita_schemas import PromptPart, Txt2VideoBody, parse_txt2video
 
 router = APIRouter(tags=["novita"])
@@ -86,7 +88,7 @@ def _entry(svc: VideoService, name: str) -> ModelEntry:
         return servable(svc.catalog, CHECKPOINTS.get(name, name), svc.settings.models_path, param="model_name")
     except ModelNotFound:
         known = sorted(CHECKPOINTS) + sorted(e.id for e in svc.catalog if Task.T2V in e.tasks)
-        raise ModelNotFound(f"Unknown model_name '{name}'. Available: {', '.join(known)}.",
+        raise ModelNotFound(f"Unknown model_name {shown(name)}. Available: {', '.join(known)}.",
                             param="model_name") from None
 
 
@@ -220,7 +222,14 @@ def render_task(request: Request, svc: VideoService, job: Job) -> dict[str, Any]
 # --- routes ------------------------------------------------------------------------------------
 
 
-@router.post("/v3/async/txt2video", summary="Novita: create a text-to-video task")
+# An exhausted balance is Novita's 403 NOT_ENOUGH_BALANCE.
+@router.post("/v3/async/txt2video", summary="Novita: create a text-to-video task",
+             openapi_extra=contract.extra(contract.body(Txt2VideoBody, example={
+                 "model_name": "dreamshaper_8_93211.safetensors", "width": 512, "height": 512, "steps": 20,
+                 "prompts": [{"prompt": "a red ball rolls across a green field", "frames": 16}]}), contract.security()),
+             responses={200: contract.ok(wire.Created, links=contract.links(
+                 "/task_id", "task_id", "task_result_v3_async_task_result_get")),
+                        **contract.errors(wire.Error, (400, 401, 403, 409, 413, 415, 422, 429, 500))})
 async def txt2video(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(creator())):
     data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
     body = parse_txt2video(data)
@@ -229,7 +238,9 @@ async def txt2video(request: Request, svc: VideoService = Depends(service), acct
     return JSONResponse({"task_id": public_id(done.job)}, headers=replay_headers(done.replayed))
 
 
-@router.get("/v3/async/task-result", summary="Novita: a task's status and, once it succeeded, its video")
+@router.get("/v3/async/task-result", summary="Novita: a task's status and, once it succeeded, its video",
+            openapi_extra=contract.security(),
+            responses={200: contract.ok(wire.TaskResult), **contract.errors(wire.Error, (400, 401, 404, 422, 500))})
 def task_result(request: Request, task_id: str, svc: VideoService = Depends(service),
                 acct: Account = Depends(reader())):
     return render_task(request, svc, svc.get(job_id(task_id), account=acct.id))
@@ -254,7 +265,9 @@ def render_error(request: Request, exc: ReelforgeError, status: int) -> Response
     elif isinstance(exc, RateLimited):
         metadata["retry_after"] = exc.retry_after
     reason = _REASONS.get(status, exc.code.upper())
-    if isinstance(exc, ModelNotFound):
+    if isinstance(exc, Forbidden):  # 403 alone reads as NOT_ENOUGH_BALANCE here
+        reason = exc.code.upper()
+    elif isinstance(exc, ModelNotFound):
         reason = "MODEL_NOT_FOUND"
     elif isinstance(exc, JobNotFound):
         reason = "TASK_NOT_FOUND"

@@ -8,12 +8,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ...errors import InvalidRequest
+from ..forms import WireModel
+from ...errors import InvalidRequest, shown
 
 MAX_TOTAL_FRAMES = 128  # "the total number of frames in prompts must be less than or equal to 128"
 
 
-class _Wire(BaseModel):
+class _Wire(WireModel):
     # Novita adds fields over time (e.g. extra.enterprise_plan); a field we do not know is ignored, not refused.
     model_config = ConfigDict(extra="ignore")
 
@@ -79,9 +80,80 @@ def parse_txt2video(data: dict[str, Any]) -> Txt2VideoBody:
         param = _param(err["loc"])
         if err["type"] == "missing":
             raise InvalidRequest(f"Missing required parameter '{param}'.", param=param) from None
-        raise InvalidRequest(f"Invalid value {err.get('input')!r} for '{param}': {err['msg']}.", param=param) from None
+        raise InvalidRequest(f"Invalid value {shown(err.get('input'))} for '{param}': {err['msg']}.", param=param) from None
     total = sum(p.frames for p in body.prompts)
     if total > MAX_TOTAL_FRAMES:
         raise InvalidRequest(f"The prompts' frames add up to {total}; at most {MAX_TOTAL_FRAMES} are allowed.",
                              param="prompts")
     return body
+
+
+# --- what the dialect answers (novita.render_task, txt2video, render_error), for OpenAPI -----------
+
+
+class Created(BaseModel):
+    task_id: str
+
+
+class DebugInfo(BaseModel):
+    request_info: str
+    submit_time_ms: str
+    execute_time_ms: str
+    complete_time_ms: str
+
+
+class LoraUsed(BaseModel):
+    model_name: str
+    strength: float
+
+
+class Fitted(BaseModel):
+    """Not Novita's: what really ran, after fitting the request to the model."""
+
+    model: str
+    width: int
+    height: int
+    frames: list[int]
+    fps: int
+    steps: int
+    guidance_scale: float
+    loras: list[LoraUsed]
+
+
+class ResultExtra(BaseModel):
+    seed: str
+    enable_nsfw_detection: bool
+    debug_info: DebugInfo
+    reelforge: Fitted
+
+
+class TaskInfo(BaseModel):
+    task_id: str
+    task_type: Literal["TXT_TO_VIDEO"]
+    status: Literal["TASK_STATUS_QUEUED", "TASK_STATUS_PROCESSING", "TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED"]
+    reason: str
+    eta: int
+    progress_percent: int
+
+
+class VideoOut(BaseModel):
+    video_url: str
+    video_url_ttl: str
+    video_type: Literal["mp4", "gif"]
+
+
+class TaskResult(BaseModel):
+    extra: ResultExtra
+    task: TaskInfo
+    images: list[Any]
+    videos: list[VideoOut]
+    audios: list[Any]
+
+
+class Error(BaseModel):
+    """Novita's v3 error envelope."""
+
+    code: int
+    reason: str
+    message: str
+    metadata: dict[str, Any]

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from ...accounts import Account
 from ...catalog import ModelEntry
@@ -32,10 +32,12 @@ from ...service.specs import MAX_SEED, VideoRequest
 from ...service.videos import Submitted, VideoService
 from ..auth import X_API_KEY, creator, reader
 from ..deps import service
-from ..forms import parse_fields, read_body
+from ..forms import parse_fields, read_body, WireModel
 from ..idempotency import idempotency, replay_headers
 from ..media import read_image
-from ..signed import signed_url
+from .. import contract
+from ..signed import public_url, signed_url
+from . import segmind_schemas as wire
 
 router = APIRouter(tags=["segmind"])
 PREFIXES: tuple[str, ...] = ("/v1/svd", "/v2/svd", "/v2/requests/", "/v1/requests/")
@@ -67,7 +69,7 @@ class SyncTimeout(ReelforgeError):
 # --- wire -> service -------------------------------------------------------------------------
 
 
-class SVDBody(BaseModel):
+class SVDBody(WireModel):
     """The seed's parameter table, with its ranges. Numbers may arrive as strings (the seed sends
     ``"frames": "14"``); pydantic's lax mode coerces those."""
 
@@ -190,8 +192,22 @@ def render_result(request: Request, job: Job) -> dict[str, Any]:
 
 # --- routes ----------------------------------------------------------------------------------
 
+_AUTH = contract.security(contract.X_API_KEY)
+_EXAMPLE_IMAGE = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAEAAAABACAIAAAAlC+aJAAAAUElEQVR42u3PQREAAAQAMKTRP4V"
+                  "YUni42xospzs+q3hOQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBA4N4CCH8BmEZ1WSwAAAAASUVORK5CYII=")
+_CREATE = contract.extra(contract.body(SVDBody, multipart=SVDBody), _AUTH)
+# An exhausted balance is Segmind's 406; a failed job on the synchronous route is a 500, a wait past
+# SYNC_WAIT_SECONDS a 504.
+_CREATE_ERRORS = (400, 401, 406, 409, 413, 415, 422, 429, 500)
+_READ = {**contract.errors(wire.Error, (400, 401, 404, 409, 422, 500))}
 
-@router.post("/v1/svd", summary="Segmind: image to video, synchronously (the response is the video)")
+
+@router.post("/v1/svd", summary="Segmind: image to video, synchronously (the response is the video)",
+             openapi_extra=_CREATE, responses={
+                 200: {"description": "The video (mp4), or with base64=true the mp4 base64-encoded",
+                       "content": {"video/mp4": {"schema": contract.BINARY},
+                                   "application/json": {"schema": contract.schema(wire.Base64Video)}}},
+                 **contract.errors(wire.Error, _CREATE_ERRORS + (504,))})
 async def svd_sync(request: Request, svc: VideoService = Depends(service),
                    acct: Account = Depends(creator(X_API_KEY))):
     body, done = await _submit(request, svc, acct, "segmind:v1")
@@ -205,7 +221,14 @@ async def svd_sync(request: Request, svc: VideoService = Depends(service),
     return Response(data, media_type=content.media_type, headers=headers)
 
 
-@router.post("/v2/svd", summary="Segmind: image to video, asynchronously")
+# The example image is a 64x64 PNG; /v1/svd gets no example, as it would hold the request open until
+# the video is made.
+@router.post("/v2/svd", summary="Segmind: image to video, asynchronously", openapi_extra=contract.extra(
+                 contract.body(SVDBody, multipart=SVDBody, example={"image": _EXAMPLE_IMAGE, "frames": 14}), _AUTH),
+             responses={200: contract.ok(wire.Queued, links=contract.links(
+                 "/request_id", "request_id", "segmind_status_v2_requests__request_id__status_get",
+                 "segmind_result_v2_requests__request_id__get", "segmind_poll_v1_requests__request_id__get")),
+                 **contract.errors(wire.Error, _CREATE_ERRORS)})
 async def svd_async(request: Request, svc: VideoService = Depends(service),
                     acct: Account = Depends(creator(X_API_KEY))):
     _, done = await _submit(request, svc, acct, "segmind:v2")
@@ -214,25 +237,28 @@ async def svd_async(request: Request, svc: VideoService = Depends(service),
     return JSONResponse({
         "request_id": rid,
         "status": STATUS[done.job.status],
-        "poll_url": str(request.url_for("segmind_poll", request_id=rid)),
-        "status_url": str(request.url_for("segmind_status", request_id=rid)),
-        "response_url": str(request.url_for("segmind_result", request_id=rid)),
+        "poll_url": public_url(request, request.app.url_path_for("segmind_poll", request_id=rid)),
+        "status_url": public_url(request, request.app.url_path_for("segmind_status", request_id=rid)),
+        "response_url": public_url(request, request.app.url_path_for("segmind_result", request_id=rid)),
     }, headers=headers)
 
 
-@router.get("/v2/requests/{request_id}/status", name="segmind_status", summary="Segmind: request status")
+@router.get("/v2/requests/{request_id}/status", name="segmind_status", summary="Segmind: request status",
+            responses={200: contract.ok(wire.RequestStatus), **_READ}, openapi_extra=_AUTH)
 def request_status(request_id: str, svc: VideoService = Depends(service),
                    acct: Account = Depends(reader(X_API_KEY))):
     return render_status(svc.get(_job_id(request_id), account=acct.id))
 
 
-@router.get("/v2/requests/{request_id}", name="segmind_result", summary="Segmind: request result")
+@router.get("/v2/requests/{request_id}", name="segmind_result", summary="Segmind: request result",
+            responses={200: contract.ok(wire.RequestResult), **_READ}, openapi_extra=_AUTH)
 def result(request: Request, request_id: str, svc: VideoService = Depends(service),
            acct: Account = Depends(reader(X_API_KEY))):
     return render_result(request, svc.get(_job_id(request_id), account=acct.id))
 
 
-@router.get("/v1/requests/{request_id}", name="segmind_poll", summary="Segmind: request result (v1 poll URL)")
+@router.get("/v1/requests/{request_id}", name="segmind_poll", summary="Segmind: request result (v1 poll URL)",
+            responses={200: contract.ok(wire.RequestResult), **_READ}, openapi_extra=_AUTH)
 def poll(request: Request, request_id: str, svc: VideoService = Depends(service),
          acct: Account = Depends(reader(X_API_KEY))):
     return render_result(request, svc.get(_job_id(request_id), account=acct.id))

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from ...accounts import Account
 from ...catalog import Catalog, ModelEntry, parse_size
 from ...errors import (InsufficientCredits, InvalidRequest, JobNotFound, ModelNotFound, PayloadTooLarge,
-                       ReelforgeError)
+                       ReelforgeError, shown)
 from ...jobs import Job, JobStatus, Task
 from ...service.models import servable
 from ...service.pricing import credits_per_second
@@ -34,7 +34,9 @@ from ..deps import service
 from ..forms import read_body
 from ..idempotency import idempotency, replay_headers
 from ..media import read_image
+from .. import contract
 from ..signed import signed_url
+from . import syllaby_schemas as wire
 from .syllaby_schemas import CreateBody, Modifiers, parse_create
 
 SURFACE = "syllaby"
@@ -122,7 +124,7 @@ def _menu(catalog: Catalog, slug: Any) -> Menu:
         raise InvalidRequest("The model field is required.", param="model")
     found = menus(catalog)
     if slug not in found:
-        raise ModelNotFound(f"The selected model '{slug}' is invalid. Available models: {', '.join(found)}.",
+        raise ModelNotFound(f"The selected model {shown(slug)} is invalid. Available models: {', '.join(found)}.",
                             param="model")
     return found[slug]
 
@@ -144,14 +146,14 @@ def _choose(menu: Menu, values: dict[str, Any], prefix: str) -> Choice:
         raise InvalidRequest(f"The {prefix}duration field must be an integer.", param=prefix + "duration")
     res, aspect = v["resolution"], v["aspect_ratio"]
     if res not in menu.sizes:
-        raise InvalidRequest(f"The selected {prefix}resolution '{res}' is invalid for model '{menu.slug}'. "
+        raise InvalidRequest(f"The selected {prefix}resolution {shown(res)} is invalid for model '{menu.slug}'. "
                              f"Options: {', '.join(menu.sizes)}.", param=prefix + "resolution")
     if aspect not in menu.sizes[res]:
-        raise InvalidRequest(f"The selected {prefix}aspect_ratio '{aspect}' is invalid for model '{menu.slug}' at "
+        raise InvalidRequest(f"The selected {prefix}aspect_ratio {shown(aspect)} is invalid for model '{menu.slug}' at "
                              f"{res}. Options: {', '.join(menu.sizes[res])}.", param=prefix + "aspect_ratio")
     allowed = menu.by_resolution.get(res, menu.durations)
     if duration not in allowed:
-        raise InvalidRequest(f"The selected {prefix}duration {duration} is invalid for model '{menu.slug}' at {res}. "
+        raise InvalidRequest(f"The selected {prefix}duration {shown(duration)} is invalid for model '{menu.slug}' at {res}. "
                              f"Options: {', '.join(map(str, allowed))}.", param=prefix + "duration")
     if v["audio"] != "off":
         raise InvalidRequest(f"The selected {prefix}audio '{v['audio']}' is invalid: no model here generates audio, "
@@ -191,7 +193,7 @@ def _check_media(menu: Menu, mods: Modifiers) -> None:
     """Media modifiers only where the menu offers them, before anything is downloaded."""
     unknown = sorted(set(mods.model_extra or {}))
     if unknown:
-        raise InvalidRequest(f"Unknown modifier '{unknown[0]}'. Model '{menu.slug}' takes: "
+        raise InvalidRequest(f"Unknown modifier {shown(unknown[0])}. Model '{menu.slug}' takes: "
                              f"{', '.join(list(menu.defaults) + list(menu.media))}.", param=f"modifiers.{unknown[0]}")
     for name in MEDIA:
         if getattr(mods, name) and name not in menu.media:
@@ -309,13 +311,25 @@ def _balance(svc: VideoService, acct: Account) -> int | None:
 
 # --- routes -----------------------------------------------------------------------------------
 
+# A bad field is a 422 with Laravel's field errors; a body that is not JSON at all a 400.
+_READ_ERRORS = contract.errors(wire.Error, (400, 401, 404, 409, 422, 500))
+_AUTH = contract.security()
+_ESTIMATE_QUERY = {"parameters": [
+    {"name": "model", "in": "query", "required": True, "schema": {"type": "string"}, "description": "A model slug."},
+    *({"name": name, "in": "query", "required": False, "schema": schema} for name, schema in (
+        ("duration", {"type": "integer"}), ("resolution", {"type": "string"}), ("aspect_ratio", {"type": "string"}),
+        ("audio", {"type": "string", "enum": ["off"]}))),
+]}
 
-@router.get("/models", summary="List text-to-video models (Syllaby)")
+
+@router.get("/models", summary="List text-to-video models (Syllaby)", openapi_extra=_AUTH,
+            responses={200: contract.ok(wire.ModelsResponse), **_READ_ERRORS})
 def list_models(svc: VideoService = Depends(service), _: Account = Depends(reader())):
     return _ok(200, [_model_object(svc, m) for m in menus(svc.catalog).values()])
 
 
-@router.get("/estimate", summary="Estimate a clip's credits (Syllaby)")
+@router.get("/estimate", summary="Estimate a clip's credits (Syllaby)", openapi_extra=contract.extra(_ESTIMATE_QUERY, _AUTH),
+            responses={200: contract.ok(wire.EstimateResponse), **_READ_ERRORS})
 def estimate(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(reader())):
     q = request.query_params  # flat keys only; modifiers[duration] is ignored, as documented
     menu = _menu(svc.catalog, q.get("model"))
@@ -327,7 +341,12 @@ def estimate(request: Request, svc: VideoService = Depends(service), acct: Accou
                      "sufficient": available is None or available >= required})
 
 
-@router.post("", status_code=202, summary="Create a text-to-video clip (Syllaby)")
+@router.post("", status_code=202, summary="Create a text-to-video clip (Syllaby)",
+             openapi_extra=contract.extra(contract.body(CreateBody, example={
+                 "model": "veo-3-fast", "prompt": "a red ball rolls slowly across a green field"}), _AUTH), responses={
+                 202: contract.ok(wire.CreatedResponse, "The clip, queued", links=contract.links(
+                     "/data/id", "clip_id", "get_clip_text_to_video__clip_id__get")),
+                 **contract.errors(wire.Error, (400, 401, 402, 409, 413, 415, 422, 429, 500))})
 async def create(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(creator())):
     data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
     body = parse_create(data)
@@ -357,7 +376,8 @@ def _clip(svc: VideoService, clip_id: str, acct: Account) -> Job:
     return job
 
 
-@router.get("/{clip_id}", summary="Get a text-to-video clip (Syllaby)")
+@router.get("/{clip_id}", summary="Get a text-to-video clip (Syllaby)", openapi_extra=_AUTH,
+            responses={200: contract.ok(wire.ClipResponse), **_READ_ERRORS})
 def get_clip(request: Request, clip_id: str, svc: VideoService = Depends(service), acct: Account = Depends(reader())):
     return _ok(200, render_clip(request, svc, _clip(svc, clip_id, acct)))
 

@@ -19,20 +19,22 @@ from typing import Any, Literal, get_args
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict, Field
 
 from ...accounts import Account
 from ...catalog import ModelEntry, parse_size
-from ...errors import InvalidRequest, JobNotFound, ReelforgeError, Unauthenticated
+from ...errors import InvalidRequest, JobNotFound, ReelforgeError, Unauthenticated, shown
 from ...jobs import Job, JobStatus
 from ...service.models import servable
 from ...service.specs import VideoRequest
 from ...service.videos import Submitted, VideoService
 from ..auth import BEARER, creator, reader
 from ..deps import service
-from ..forms import parse_fields, read_body
+from ..forms import parse_fields, read_body, WireModel
 from ..idempotency import idempotency, replay_headers
+from .. import contract
 from ..signed import signed_url
+from . import vyro_schemas as wire
 
 router = APIRouter(tags=["vyro"])
 PREFIXES: tuple[str, ...] = ("/v2/video/text-to-video", "/v2/video/delete/", "/v2/assets/")
@@ -63,13 +65,13 @@ STATUS = {
 # --- wire -> service -------------------------------------------------------------------------
 
 
-class CreateBody(BaseModel):
+class CreateBody(WireModel):
     """POST /v2/video/text-to-video (multipart/form-data in the docs)."""
 
     model_config = ConfigDict(extra="ignore")
 
     prompt: str
-    style: str
+    style: str = Field(json_schema_extra={"enum": list(STYLES)})  # checked in _to_request, with the list
     aspect_ratio: AspectRatio = "1:1"  # optional in the docs, default unstated
 
 
@@ -94,14 +96,14 @@ def _size_for(entry: ModelEntry, aspect_ratio: str) -> str | None:
 
 def _to_request(body: CreateBody, svc: VideoService) -> VideoRequest:
     if body.style not in STYLES:
-        raise InvalidRequest(f"Invalid style '{body.style}'. Allowed: {', '.join(STYLES)}.", param="style")
+        raise InvalidRequest(f"Invalid style {shown(body.style)}. Allowed: {', '.join(STYLES)}.", param="style")
     # While the style's weights are absent this is the built-in model; the size then comes from its menu.
     entry = servable(svc.catalog, STYLES[body.style], svc.settings.models_path, param="style")
     # Vyro sets no duration: the model's default one (fast-svd: 2 s at 7 fps).
     size = _size_for(entry, body.aspect_ratio)
     if size is None:
         offered = [a for a in ASPECT_RATIOS if _size_for(entry, a)]
-        raise InvalidRequest(f"aspect_ratio '{body.aspect_ratio}' is not available for style '{body.style}' "
+        raise InvalidRequest(f"aspect_ratio {shown(body.aspect_ratio)} is not available for style {shown(body.style)} "
                              f"(model '{entry.id}'). Allowed: {', '.join(offered)}.", param="aspect_ratio")
     return VideoRequest(prompt=body.prompt, model=entry.id, size=size)
 
@@ -144,8 +146,20 @@ def render_video(request: Request, job: Job) -> dict[str, Any]:
 
 # --- routes ----------------------------------------------------------------------------------
 
+# A missing token is Vyro's 400 (code 1000), a wrong one 401 (1001).
+_READ = {"responses": contract.errors(wire.Error, (400, 401, 404, 409, 422, 500)), "openapi_extra": contract.security()}
+_CREATE_ERRORS = contract.errors(wire.Error, (400, 401, 402, 409, 413, 415, 422, 429, 500))
+_STATUS = {200: contract.ok(wire.StatusResponse), **_READ["responses"]}
+_DELETED = {200: contract.ok(wire.Deleted), **_READ["responses"]}
 
-@router.post("/v2/video/text-to-video", summary="Vyro: create a text-to-video job")
+
+@router.post("/v2/video/text-to-video", summary="Vyro: create a text-to-video job",
+             responses={200: contract.ok(wire.Created, links=contract.links(
+                 "/id", "video_id", "vyro_status", "vyro_status_post", "vyro_delete", "vyro_delete_post")),
+                 **_CREATE_ERRORS},
+             openapi_extra=contract.extra(contract.body(CreateBody, multipart=CreateBody, example={
+                 "prompt": "a red ball rolls across a green field", "style": "fast-svd", "aspect_ratio": "1:1"}),
+                 contract.security()))
 async def create(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(creator(BEARER))):
     data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
     body = _parse(data)
@@ -159,16 +173,20 @@ async def create(request: Request, svc: VideoService = Depends(service), acct: A
                         headers=replay_headers(done.replayed))
 
 
-@router.get("/v2/assets/{video_id}/status", summary="Vyro: video status", operation_id="vyro_status")
+@router.get("/v2/assets/{video_id}/status", summary="Vyro: video status", operation_id="vyro_status",
+            responses=_STATUS, openapi_extra=_READ["openapi_extra"])
 @router.post("/v2/assets/{video_id}/status", summary="Vyro: video status (POST, as the docs' heading says)",
+             responses=_STATUS, openapi_extra=_READ["openapi_extra"],
              operation_id="vyro_status_post")
 def video_status(request: Request, video_id: str, svc: VideoService = Depends(service),
                  acct: Account = Depends(reader(BEARER))):
     return render_video(request, svc.get(job_id(video_id), account=acct.id))
 
 
-@router.delete("/v2/video/delete/{video_id}", summary="Vyro: delete a video", operation_id="vyro_delete")
+@router.delete("/v2/video/delete/{video_id}", summary="Vyro: delete a video", operation_id="vyro_delete",
+               responses=_DELETED, openapi_extra=_READ["openapi_extra"])
 @router.post("/v2/video/delete/{video_id}", summary="Vyro: delete a video (POST, as the docs' heading says)",
+             responses=_DELETED, openapi_extra=_READ["openapi_extra"],
              operation_id="vyro_delete_post")
 def delete(video_id: str, svc: VideoService = Depends(service), acct: Account = Depends(reader(BEARER))):
     svc.delete(job_id(video_id), account=acct.id)
@@ -183,10 +201,13 @@ def delete(video_id: str, svc: VideoService = Depends(service), acct: Account = 
 _BY_STATUS = {
     400: ("1100", "BadRequest"),
     402: ("1101", "PaymentRequired"),
+    403: ("1100", "Forbidden"),
     404: ("1100", "NotFound"),
     405: ("1100", "BadRequest"),
     409: ("1100", "Conflict"),
     413: ("1100", "BadRequest"),
+    415: ("1100", "UnsupportedMediaType"),
+    421: ("1100", "MisdirectedRequest"),
     422: ("1100", "BadRequest"),
     429: ("1202", "TooManyRequests"),
     503: ("1200", "ServiceUnavailable"),
