@@ -516,13 +516,28 @@ def _close_attempts(conn: Connection, numbered: builtins.list[tuple[str, int]], 
     conn.execute(stmt, [{"j": job_id, "n": number} for job_id, number in numbered])
 
 
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _valid_text(value: Any) -> Any:
+    """Specs stored before the API checked text (issue 10) may hold lone surrogates, which no UTF-8
+    response can carry: read them as U+FFFD, so one such job cannot break its account's list."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {k: _valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    return value
+
+
 def _job(row: Row[Any]) -> Job:
     """Columns are named after Job's fields; only the error pair and the JSON need translating."""
     m = dict(row._mapping)
     code, message = m.pop("error_code"), m.pop("error_message")
     m.update(
         status=JobStatus(m["status"]),
-        spec=JobSpec.from_dict(m["spec"]),
+        spec=JobSpec.from_dict(_valid_text(m["spec"])),
         error=JobError(code, message or "") if code else None,
         cancel_requested=bool(m["cancel_requested"]),
         deleted=bool(m["deleted"]),
