@@ -67,6 +67,8 @@ def test_models_lists_the_catalog_and_warns_about_noise(tmp_path, tiny_models_di
     assert proc.returncode == 0, proc.stderr
     assert "ltx-tiny-random" in proc.stdout and "RANDOM WEIGHTS" in proc.stdout
     assert "reelforge-tiny" in proc.stdout and "default" in proc.stdout
+    rows = {line.split("│")[1].strip(): line for line in proc.stdout.splitlines() if line.count("│") > 2}
+    assert "yes (builtin)" in rows["reelforge-tiny"] and "│ no " in rows["ltx-video"]  # the installed column
 
 
 def test_pull_builds_the_builtin_model_and_explains_a_missing_one(tmp_path):

@@ -44,6 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .api import logs
     from .api.app import create_app
     from .heap import return_freed_memory_promptly
+    from .service.videos import VideoService
     from .settings import WILDCARD_HOSTS
     from .store import JobStore
     from .worker.main import configure_logging
@@ -66,7 +67,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # configured proxies may set them.
     proxies = list(settings.trusted_proxy_list)
     try:
-        uvicorn.run(create_app(settings, store=store), host=settings.host, port=settings.port, log_level=settings.log_level,
+        app = create_app(service=VideoService.open(settings, store=store))
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                     log_config=logs.uvicorn_log_config(), proxy_headers=bool(proxies),
                     forwarded_allow_ips=proxies or None)
     finally:
@@ -90,13 +92,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from .catalog import Catalog
+    from .catalog.weights import locate
 
     settings = _settings(args)
     catalog = Catalog.from_settings(settings)
-    table = Table(title="reelforge models")
-    for col in ("id", "family", "tasks", "sizes", "seconds", "notes"):
-        table.add_column(col, no_wrap=col == "id", overflow="fold")
+    table = Table(title=f"reelforge models (weights in {settings.models_path})")
+    for col in ("id", "family", "tasks", "sizes", "seconds", "installed", "notes"):
+        table.add_column(col, no_wrap=col in ("id", "installed"), overflow="fold")
     for e in catalog:
+        where = locate(e, settings.models_path)
         notes = []
         if e.id == catalog.default:
             notes.append("default")
@@ -105,7 +109,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         if e.aliases:
             notes.append("aliases: " + ", ".join(e.aliases))
         table.add_row(e.id, e.family, ",".join(sorted(t.value for t in e.tasks)), " ".join(e.sizes),
-                      ",".join(map(str, e.durations)), "; ".join(notes))
+                      ",".join(map(str, e.durations)), f"yes ({where.kind})" if where.installed else "no",
+                      "; ".join(notes))
     # Piped output is read by scripts and greps: don't squeeze it to 80 columns.
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
@@ -167,7 +172,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .catalog import Catalog
-    from .engine.loader import resolve_weights
+    from .engine.loader import pull
     from .errors import ReelforgeError
 
     console = Console(stderr=True)
@@ -177,7 +182,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         for name in args.models:
             entry = catalog.resolve(name)
             console.print(f"{entry.id}: fetching {entry.source} ...")
-            path = resolve_weights(entry, settings.models_path)
+            path = pull(entry, settings.models_path)
             console.print(f"{entry.id}: ready at {path}")
     except ReelforgeError as exc:
         console.print(f"[red]error:[/red] {exc.message}")

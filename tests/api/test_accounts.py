@@ -15,6 +15,7 @@ from openai import OpenAI
 
 from reelforge.api.app import create_app
 from reelforge.cli import main as cli
+from reelforge.service.videos import VideoService
 from reelforge.settings import Settings
 from reelforge.store import AccountStore, JobStore
 from tests.live import LiveServer
@@ -167,7 +168,7 @@ def test_without_keys_only_a_loopback_server_is_open(tmp_path):
         store = JobStore(settings.database_url)
         store.migrate()
         # A loopback Host, as a local client sends; the open mode refuses TestClient's "testserver".
-        with TestClient(create_app(settings, store=store), base_url="http://localhost") as client:
+        with TestClient(create_app(service=VideoService.open(settings, store=store)), base_url="http://localhost") as client:
             r = client.get("/v1/videos")
         assert r.status_code == status, host
         store.close()

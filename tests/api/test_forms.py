@@ -20,3 +20,7 @@ def test_lists_of_objects_in_bracket_form():
     got = nest_form([("loras[][name]", "a"), ("loras[][strength]", "0.5"), ("loras[][name]", "b"),
                      ("loras[][strength]", "1")])
     assert got == {"loras": [{"name": "a", "strength": "0.5"}, {"name": "b", "strength": "1"}]}
+    # The order the OpenAI SDK sends them in (extra_body={"loras": [{...}, {...}]}).
+    got = nest_form([("loras[][name]", "a"), ("loras[][name]", "b"), ("loras[][strength]", "0.5"),
+                     ("loras[][strength]", "1")])
+    assert got == {"loras": [{"name": "a", "strength": "0.5"}, {"name": "b", "strength": "1"}]}

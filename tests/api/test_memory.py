@@ -23,6 +23,7 @@ from reelforge.artifacts import open_artifacts
 from reelforge.media import gif
 from reelforge.media.inputs import MAX_SHORT_SIDE
 from reelforge.media.video import encode_mp4
+from reelforge.service.videos import VideoService
 from reelforge.settings import Settings
 from reelforge.store import JobStore
 from tests.live import LiveServer
@@ -129,7 +130,7 @@ def test_a_gif_that_cannot_be_made_is_a_clear_409(tmp_path):
     settings = Settings(overrides={"data_dir": str(tmp_path)})
     store = JobStore(settings.database_url)
     store.migrate()
-    app = create_app(settings, store=store)
+    app = create_app(service=VideoService.open(settings, store=store))
     job = store.create(SPEC, account="local")
     store.claim("w", 30)
     app.state.service.artifacts.put_bytes(f"jobs/{job.id}/video.mp4", b"\x00\x00\x00\x18ftypisom-not-a-movie")

@@ -15,12 +15,13 @@ def test_api_process_serves_requests_without_importing_torch(tmp_path):
         from reelforge.settings import Settings
         from reelforge.store import JobStore
         from reelforge.api.app import create_app
+        from reelforge.service.videos import VideoService
         import reelforge.cli, reelforge.worker.supervisor  # what `serve` imports in the API process
 
         settings = Settings(overrides={{"data_dir": {str(tmp_path)!r}}})
         store = JobStore(settings.database_url)
         store.migrate()
-        with TestClient(create_app(settings, store=store), base_url="http://localhost") as c:  # open mode: a loopback Host
+        with TestClient(create_app(service=VideoService.open(settings, store=store)), base_url="http://localhost") as c:  # open mode: a loopback Host
             v = c.post("/v1/videos", json={{"prompt": "x", "size": "256x256"}}).json()
             assert v["status"] == "queued", v
             assert c.get("/v1/videos/" + v["id"]).status_code == 200

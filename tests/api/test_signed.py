@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from reelforge.api.app import create_app
 from reelforge.api.signed import signed_url, signing_key
+from reelforge.service.videos import VideoService
 from reelforge.settings import Settings
 from reelforge.store import JobStore
 from tests.store.test_contract import SPEC
@@ -21,7 +22,7 @@ def app_and_job(tmp_path):
     settings = Settings(overrides={"data_dir": str(tmp_path), "host": "0.0.0.0", "public_url": "http://testserver"})
     store = JobStore(settings.database_url)
     store.migrate()
-    app = create_app(settings, store=store)
+    app = create_app(service=VideoService.open(settings, store=store))
     job = store.create(SPEC, account="acct_someone")
     store.claim("w", 30)
     artifacts = app.state.service.artifacts

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from reelforge.catalog.weights import locate
 from reelforge.engine.adapters import adapter_class
 from reelforge.engine.adapters.ltx import LTXAdapter
 from reelforge.engine.loader import load_adapter, resolve_weights
@@ -138,3 +139,36 @@ def test_hub_id_prefers_a_folder_placed_under_models_dir(tmp_path, tiny_models_d
     shutil.copytree(tiny_models_dir / "ltx-tiny-random", placed)
     entry = dataclasses.replace(tiny_entry, id="acme-tiny", source="acme/tiny-ltx")
     assert resolve_weights(entry, tmp_path) == placed
+
+
+def _snapshot_without_ref(models, tiny):
+    shutil.copytree(tiny, models / "hub" / "models--acme--tiny-ltx" / "snapshots" / ("3" * 40))
+    return "acme/tiny-ltx"
+
+
+def _single_file(models, tiny):
+    weights = tiny / "transformer" / "diffusion_pytorch_model.safetensors"
+    (models / "model.safetensors").write_bytes(weights.read_bytes())
+    return str(models / "model.safetensors")
+
+
+def _half_copied(models, tiny):
+    shutil.copytree(tiny / "transformer", models / "half" / "transformer")
+    return "half"
+
+
+@pytest.mark.parametrize("layout, installed", [(_snapshot_without_ref, True), (_single_file, False),
+                                               (_half_copied, False)], ids=["snapshot-without-ref", "file", "half"])
+def test_the_service_calls_installed_exactly_what_the_engine_loads(tmp_path, tiny_models_dir, tiny_entry, layout,
+                                                                   installed):
+    # The layouts where the service's and the engine's rules used to disagree (offline: conftest).
+    source = layout(tmp_path, tiny_models_dir / "ltx-tiny-random")
+    entry = dataclasses.replace(tiny_entry, id="acme-tiny", source=source)
+    where = locate(entry, tmp_path)
+    assert where.installed is installed
+    if installed:
+        assert resolve_weights(entry, tmp_path) == where.path
+        load_adapter(entry, tmp_path, CPU, torch.float32)
+    else:
+        with pytest.raises(ModelUnavailable):
+            resolve_weights(entry, tmp_path)

@@ -4,6 +4,7 @@ Runs on a real SQLite file and a real PostgreSQL, like the job store contract.""
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from tests.store.conftest import run_threads
 from tests.store.test_contract import SPEC, expire
 
@@ -13,6 +14,7 @@ from reelforge.jobs import JobStatus
 from reelforge.store import AccountStore
 from reelforge.store import accounts as accounts_module
 from reelforge.store.tables import accounts as accounts_table
+from reelforge.store.tables import idempotency_keys
 
 
 @pytest.fixture
@@ -133,3 +135,49 @@ def test_a_charge_and_its_idempotency_key_commit_together(accounts, store):
         store.create(SPEC, account=acct.id, charge=2, idempotency=("r", "k"))
     with pytest.raises(IdempotencyInFlight):  # still only reserved: no job was bound to it
         accounts.reserve(acct.id, "r", "k", "fp")
+
+
+def _age(store, key: str, seconds: float) -> None:
+    """Move a key's reservation ``seconds`` into the past, as if its request had been sent then."""
+    k = idempotency_keys.c
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(idempotency_keys).where(k.key == key).values(created_at=k.created_at - seconds))
+
+
+def _reserve_or_error(accounts, acct, key, fingerprint="fp"):
+    try:
+        return ("go", accounts.reserve(acct.id, "openai:create", key, fingerprint))
+    except (IdempotencyInFlight, IdempotencyMismatch) as e:
+        return (type(e).__name__, None)
+
+
+def test_concurrent_reservations_of_one_key_let_exactly_one_through(accounts, store):
+    acct, _ = make(accounts)
+    results = run_threads(32, lambda i: _reserve_or_error(accounts, acct, "k"))
+    # Every other caller is told the first is in flight; none meets a unique violation (a 500).
+    assert sorted(results, key=str) == [("IdempotencyInFlight", None)] * 31 + [("go", None)]
+    job = store.create(SPEC, account=acct.id, charge=2, idempotency=("openai:create", "k"))
+    assert run_threads(32, lambda i: _reserve_or_error(accounts, acct, "k")) == [("go", job)] * 32
+    assert accounts.get(acct.id).credits == 8
+
+
+def test_a_stale_reservation_is_taken_over_by_exactly_one_retry(accounts, store):
+    acct, _ = make(accounts)
+    assert accounts.reserve(acct.id, "openai:create", "k", "fp") is None
+    _age(store, "k", accounts_module.STALE_RESERVATION + 1)  # its request died without creating a job
+    results = run_threads(16, lambda i: _reserve_or_error(accounts, acct, "k"))
+    assert sorted(results, key=str) == [("IdempotencyInFlight", None)] * 15 + [("go", None)]
+
+
+def test_a_stale_reservation_keeps_its_payload_and_an_expired_key_is_new(accounts, store):
+    acct, _ = make(accounts)
+    assert accounts.reserve(acct.id, "openai:create", "k", "fp") is None
+    _age(store, "k", accounts_module.STALE_RESERVATION + 1)
+    with pytest.raises(IdempotencyMismatch):  # a stale key still means its first payload
+        accounts.reserve(acct.id, "openai:create", "k", "other")
+    job = store.create(SPEC, account=acct.id, idempotency=("openai:create", "k"))
+    _age(store, "k", accounts_module.IDEMPOTENCY_TTL)
+    # After 24 h the key no longer replays its job: any payload may claim it, exactly once.
+    results = run_threads(8, lambda i: _reserve_or_error(accounts, acct, "k", "other"))
+    assert sorted(results, key=str) == [("IdempotencyInFlight", None)] * 7 + [("go", None)]
+    assert store.get(job.id).id == job.id

@@ -8,23 +8,20 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from .. import __version__
-from ..artifacts import open_artifacts
-from ..catalog import Catalog
-from ..errors import Unavailable, describe
 from ..service.videos import VideoService
 from ..settings import Settings
-from ..store import JobStore
 from . import browsers, contract, errors, openai, signed
 from .dialects import DIALECTS
 from .auth import RateLimitHeaders, identify
 from .limits import BodyLimit
 
 
-def create_app(settings: Settings | None = None, *, store: JobStore | None = None) -> FastAPI:
-    settings = settings or Settings()
-    store = store or JobStore(settings.database_url)
-    catalog = Catalog.from_settings(settings)
-    artifacts = open_artifacts(settings.artifacts_path)
+def create_app(settings: Settings | None = None, *, service: VideoService | None = None) -> FastAPI:
+    """The app over ``service``, by default ``VideoService.open(settings)``; a given service brings its
+    own settings. A caller with its own store (one it has just migrated) opens the service over it,
+    so the api never touches a store (the import contract in pyproject.toml)."""
+    service = service or VideoService.open(settings or Settings())
+    settings = service.settings
 
     # /docs serves Swagger UI's files from the installed package: no CDN, so it works offline.
     app = FastAPIOffline(
@@ -33,7 +30,7 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
         description="Self-hosted text-to-video and image-to-video: the OpenAI Videos API and vendor dialects.",
     )
     app.state.settings = settings
-    app.state.service = VideoService(store, artifacts, catalog, settings)
+    app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
     app.add_middleware(RateLimitHeaders)
     browsers.install(app, settings)  # outermost: a refused Host or Origin reaches nothing
@@ -59,11 +56,7 @@ def create_app(settings: Settings | None = None, *, store: JobStore | None = Non
         # Job counts and failure reasons are operational detail: only a caller with a key (or the
         # open local account) sees them; anyone else learns ready or not ready.
         insider = await run_in_threadpool(identify, request) is not None
-        try:
-            counts = await run_in_threadpool(store.counts)
-            await run_in_threadpool(artifacts.put_bytes, "readyz/probe", b"ok")
-        except Exception as exc:  # any failure of a dependency means "not ready"
-            raise Unavailable(f"not ready: {describe(exc)}" if insider else "not ready") from exc
+        counts = await run_in_threadpool(lambda: service.ready(detail=insider))
         return JSONResponse({"status": "ready", "jobs": counts} if insider else {"status": "ready"})
 
     return app

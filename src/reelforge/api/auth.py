@@ -49,7 +49,7 @@ def _open_mode(request: Request) -> bool:
     app = request.app
     if getattr(app.state, "keyed", False):
         return False
-    if app.state.service.accounts.any():
+    if app.state.service.keyed():
         app.state.keyed = True
         return False
     return is_loopback(app.state.settings.host)
@@ -62,7 +62,7 @@ def authenticate(request: Request, header: str = BEARER) -> Account:
     how = "the 'x-api-key' header" if header == X_API_KEY else "'Authorization: Bearer <key>'"
     if key is None:
         raise Unauthenticated(f"Missing API key: send it as {how}. Keys come from `reelforge keys create`.")
-    account = request.app.state.service.accounts.authenticate(key)
+    account = request.app.state.service.authenticate(key)
     if account is None:
         raise Unauthenticated(f"Invalid API key '{key[:10]}...': it is unknown or revoked.")
     return account
@@ -74,14 +74,14 @@ def identify(request: Request) -> Account | None:
     if _open_mode(request):
         return LOCAL
     key = _presented_key(request, BEARER) or _presented_key(request, X_API_KEY)
-    return request.app.state.service.accounts.authenticate(key) if key else None
+    return request.app.state.service.authenticate(key) if key else None
 
 
 def reader(header: str = BEARER) -> Callable[[Request], Account]:
     def dependency(request: Request) -> Account:
         account = authenticate(request, header)
         if account.rate_limit:
-            request.state.rate = request.app.state.service.accounts.peek(account)
+            request.state.rate = request.app.state.service.rate(account)
         return account
 
     return dependency
@@ -91,7 +91,7 @@ def creator(header: str = BEARER) -> Callable[[Request], Account]:
     def dependency(request: Request) -> Account:
         account = authenticate(request, header)
         if account.rate_limit:
-            state = request.app.state.service.accounts.hit(account)
+            state = request.app.state.service.count_request(account)
             request.state.rate = state
             request.state.rate_counted = account  # RateLimitHeaders takes it back if the create is refused
             if state.exceeded:
@@ -133,8 +133,8 @@ class RateLimitHeaders:
                 # A create refused with an error made nothing, so it does not use up the limit: otherwise
                 # 30 malformed requests would lock a key out for a window. Being rate-limited still counts.
                 if counted is not None and scope["state"].get("refused"):
-                    accounts = scope["app"].state.service.accounts
-                    scope["state"]["rate"] = await run_in_threadpool(accounts.unhit, counted, scope["state"]["rate"])
+                    service = scope["app"].state.service
+                    scope["state"]["rate"] = await run_in_threadpool(service.uncount_request, counted, scope["state"]["rate"])
                 state = scope.get("state", {}).get("rate")
                 if state is not None:
                     headers = MutableHeaders(scope=message)

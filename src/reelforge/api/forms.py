@@ -34,10 +34,13 @@ def _assign(target: dict[str, Any], key: str, value: Any) -> None:
         if part == "":  # "key[]" appends to a list
             if not isinstance(node, list):
                 raise InvalidRequest(f"Form field '{key}' mixes list and object forms.", param=key)
-            # "a[][x]=1&a[][y]=2" is one object {x, y}: fill the last one until a key repeats.
+            # "a[][x]=1&a[][y]=2" is one object {x, y}. The OpenAI SDK sends a list of objects column by
+            # column (x1, x2, y1, y2), others row by row (x1, y1, x2, y2): either way a value belongs to the
+            # first object that lacks its key, else to a new one.
             nxt = parts[i + 1] if not last else None
-            if nxt and node and isinstance(node[-1], dict) and nxt not in node[-1]:
-                node = node[-1]
+            free = next((o for o in node if isinstance(o, dict) and nxt not in o), None) if nxt else None
+            if free is not None:
+                node = free
                 continue
             node.append(value if last else {})
             node = node[-1]

@@ -15,6 +15,7 @@ from ..errors import InsufficientCredits, InvalidRequest, JobNotFound, RateLimit
 from ..jobs import Job, JobStatus
 from ..media.inputs import parse_data_url
 from ..media.urlfetch import fetch_url
+from ..service.models import Installed
 from ..service.specs import VideoRequest
 from ..service.videos import Submitted, VideoService
 from . import contract
@@ -295,7 +296,8 @@ def video_content(
     return artifact_response(svc.artifacts, content)
 
 
-def _model_object(entry) -> dict[str, Any]:
+def _model_object(model: Installed) -> dict[str, Any]:
+    entry, weights = model.entry, model.weights
     return {
         "id": entry.id,
         "object": "model",
@@ -319,6 +321,11 @@ def _model_object(entry) -> dict[str, Any]:
         "prompt_travel": entry.prompt_travel,
         "options": [{"name": o.name, "type": o.kind.__name__, "min": o.lo, "max": o.hi, "default": o.default,
                      "help": o.help} for o in entry.options],
+        "installed": weights.installed,
+        "weights": {"kind": weights.kind, "source": weights.source,
+                    "path": str(weights.path) if weights.path is not None else None},
+        "pricing": [{"size": size, "resolution": entry.resolution_of(size), "credits_per_second": rate}
+                    for size, rate in model.credits_per_second.items()],
         "menus": {
             "resolution": {label: dict(by_aspect) for label, by_aspect in entry.resolutions.items()},
             "duration": {label: list(entry.durations_by_resolution.get(label, entry.durations))
@@ -332,13 +339,13 @@ def _model_object(entry) -> dict[str, Any]:
 @router.get("/models", summary="List models", responses={200: contract.ok(ModelList), **_READ_ERRORS},
             openapi_extra=_AUTH)
 def list_models(svc: VideoService = Depends(service), _: Account = Depends(reader())):
-    return {"object": "list", "data": [_model_object(e) for e in svc.catalog]}
+    return {"object": "list", "data": [_model_object(m) for m in svc.models()]}
 
 
 @router.get("/models/{model_id}", summary="Retrieve a model", responses={200: contract.ok(ModelObject), **_READ_ERRORS},
             openapi_extra=_AUTH)
 def retrieve_model(model_id: str, svc: VideoService = Depends(service), _: Account = Depends(reader())):
-    return _model_object(svc.catalog.resolve(model_id, param="model_id"))
+    return _model_object(svc.model(model_id, param="model_id"))
 
 
 # --- the OpenAI error envelope -----------------------------------------------------------------

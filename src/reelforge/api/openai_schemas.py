@@ -87,6 +87,24 @@ class ModelMenus(BaseModel):
     audio: AudioMenu
 
 
+class ModelWeights(BaseModel):
+    """Where the model's weights come from on this server."""
+
+    kind: Literal["builtin", "local", "hub"] = Field(
+        description="builtin: shipped with reelforge or built in code; local: a folder on the server; "
+                    "hub: the Hugging Face hub cache (filled by `reelforge pull`).")
+    source: str = Field(description="The catalog entry's source: builtin:<name>, a folder, or a hub repo id.")
+    path: str | None = Field(description="The weights' folder; where they would be when not installed "
+                                         "(null for a hub repo not downloaded yet).")
+
+
+class ModelPrice(BaseModel):
+    size: str
+    resolution: str | None = Field(description="The size's resolution tier, if the model has a menu.")
+    credits_per_second: float = Field(description="Credits for one second of video at this size and the model's "
+                                                  "native fps; a job costs ceil(this x frames / native fps), at least 1.")
+
+
 class ModelObject(BaseModel):
     id: str
     object: Literal["model"]
@@ -109,6 +127,9 @@ class ModelObject(BaseModel):
     loras: bool
     prompt_travel: bool
     options: list[ModelOption]
+    installed: bool = Field(description="Whether the weights are on this server: a job runs without a download.")
+    weights: ModelWeights
+    pricing: list[ModelPrice]
     menus: ModelMenus
 
 

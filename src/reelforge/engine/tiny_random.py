@@ -6,7 +6,7 @@ real weights, only a few hundred kilobytes of parameters. The output is noise,
 not a picture of the prompt.
 
 Each builder writes a ``save_pretrained`` folder and returns its path; the
-catalog names one with a ``builtin:<name>`` source (see ``BUILTIN_BUILDERS``).
+catalog names one with a ``builtin:<name>`` source (see ``catalog.weights.BUILDERS``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+
+from ..catalog.weights import BUILDERS
 
 # A small fixed corpus so common prompt words are single tokens; every other
 # ASCII text still tokenizes (one piece per character) without <unk>.
@@ -127,26 +129,9 @@ def build_tiny_ltx(path: Path, seed: int = 0) -> Path:
     return _save_atomically(_ltx_pipeline(seed), Path(path))
 
 
-# ``builtin:<name>`` catalog sources: name -> "module:function" writing a diffusers folder to a path.
-# Imported on first use, so building one family's tiny model never imports another's code.
-BUILTIN_BUILDERS: dict[str, str] = {
-    "ltx-tiny-random": "reelforge.engine.tiny_random:build_tiny_ltx",
-    "wan-tiny-random": "reelforge.engine.tiny.wan:build_tiny_wan",
-    "wan-i2v-tiny-random": "reelforge.engine.tiny.wan:build_tiny_wan_i2v",
-    "wan-flf2v-tiny-random": "reelforge.engine.tiny.wan:build_tiny_wan_flf2v",
-    "wan22-i2v-tiny-random": "reelforge.engine.tiny.wan:build_tiny_wan22_i2v",
-    "wan22-ti2v-tiny-random": "reelforge.engine.tiny.wan:build_tiny_wan22_ti2v",
-    "cogvideox-tiny-random": "reelforge.engine.tiny.cogvideox:build_tiny_cogvideox",
-    "cogvideox-i2v-tiny-random": "reelforge.engine.tiny.cogvideox:build_tiny_cogvideox_i2v",
-    "hunyuan-tiny-random": "reelforge.engine.tiny.hunyuan:build_tiny_hunyuan",
-    "svd-tiny-random": "reelforge.engine.tiny.svd:build_tiny_svd",
-    "sd-tiny-random": "reelforge.engine.tiny.svd:build_tiny_sd",
-    "animatediff-tiny-random": "reelforge.engine.tiny.animatediff:build_tiny_animatediff",
-}
-
-
 def builtin_builder(name: str) -> Callable[[Path], Path] | None:
-    target = BUILTIN_BUILDERS.get(name)
+    """The function that writes the ``builtin:<name>`` weights (the table is ``catalog.weights.BUILDERS``)."""
+    target = BUILDERS.get(name)
     if target is None:
         return None
     module, _, func = target.partition(":")

@@ -1,34 +1,38 @@
-"""Which model actually serves a request that names a vendor's model.
+"""The catalog as this machine has it: installed weights, the model that serves a request, LoRAs.
+
+Where weights and LoRAs live is ``catalog.weights``' rule (the engine loads from the same places).
 
 Vendor names (``fast-svd``, ``svd``, ``veo-3-fast``, ``pixverse/v5/text-to-video``, an SD checkpoint
 file) resolve through catalog aliases to real model families. Until someone installs that model's
 weights, a request for it runs on the catalog's default (built-in) model instead, so every vendor's
 documented example works on a fresh machine; the job records the model that really ran.
+A LoRA a request names must be a file here, or the request is refused at submission.
 Torch-free: it only looks at files.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog import Catalog, ModelEntry
+from ..catalog.weights import Location, find_lora, locate, lora_not_found
+from ..errors import InvalidRequest
+from .pricing import credits_per_second
 
-_MARKER = "model_index.json"
+
+@dataclass(frozen=True)
+class Installed:
+    """A catalog model as this machine has it: where its weights are, and what it costs."""
+
+    entry: ModelEntry
+    weights: Location
+    # size -> credits for one second of video at the model's native fps (service.pricing).
+    credits_per_second: dict[str, float]
 
 
-def weights_present(entry: ModelEntry, models_dir: Path) -> bool:
-    """Whether ``entry``'s weights are on this machine (where ``engine.loader`` would look)."""
-    source = entry.source
-    if source.startswith("builtin:"):
-        return True  # built in code on first use
-    path = Path(source).expanduser()
-    if path.is_absolute():
-        return path.is_file() or (path / _MARKER).is_file()
-    local = Path(models_dir) / source
-    if local.is_file() or (local / _MARKER).is_file():
-        return True
-    snapshots = Path(models_dir) / "hub" / ("models--" + source.replace("/", "--")) / "snapshots"
-    return snapshots.is_dir() and any((d / _MARKER).is_file() for d in snapshots.iterdir())
+def installed(entry: ModelEntry, models_dir: Path) -> Installed:
+    return Installed(entry, locate(entry, models_dir), {s: credits_per_second(entry, s) for s in entry.sizes})
 
 
 def servable(catalog: Catalog, name: str | None, models_dir: Path, *, param: str = "model",
@@ -40,9 +44,16 @@ def servable(catalog: Catalog, name: str | None, models_dir: Path, *, param: str
     model continues a first frame only), the stand-in is the first installed model that can, so a
     vendor's first+last-frame example still runs on a fresh machine (on a random-weight model)."""
     entry = catalog.resolve(name, param=param)
-    if weights_present(entry, models_dir):
+    if locate(entry, models_dir).installed:
         return entry
     default = catalog.resolve(None)
     if keyframes and not default.keyframes:
-        return next((e for e in catalog if e.keyframes and weights_present(e, models_dir)), default)
+        return next((e for e in catalog if e.keyframes and locate(e, models_dir).installed), default)
     return default
+
+
+def check_loras(loras: tuple[tuple[str, float], ...], models_dir: Path) -> None:
+    """Every LoRA a job names must exist here, or the job is refused before it is queued."""
+    for i, (name, _) in enumerate(loras):
+        if find_lora(name, models_dir) is None:
+            raise InvalidRequest(lora_not_found(name, models_dir), param=f"loras[{i}]")

@@ -6,7 +6,11 @@ The price follows the work, which grows with the frames made and the pixels in e
 
 - ``rate`` is the model's ``credits_per_second`` for the size's resolution tier ("720p") from the
   catalog, else its "default", else 1: the price of one second of video at the model's native
-  frame rate. More frames per second cost more.
+  frame rate. More frames per second cost more. The tier is ``ModelEntry.resolution_of(size)``:
+  the model's menu label, or its short side for a model without menus (the built-in one), the
+  label its Syllaby menu shows.
+- The entry is the model that runs: a vendor dialect whose named model has no weights here prices
+  the stand-in it runs on, with the stand-in's tiers.
 - ``pixel_factor`` is 1 for a size whose tier has its own rate (the tier already prices its
   pixels), else the size's pixels over the model's default size's pixels.
 """

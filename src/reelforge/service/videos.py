@@ -8,16 +8,18 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from ..accounts import Account
+from ..accounts import Account, RateState
+from ..artifacts import open_artifacts
 from ..artifacts.base import ArtifactStore
 from ..catalog import Catalog
-from ..errors import Conflict, InvalidRequest, shown
+from ..errors import Conflict, InvalidRequest, Unavailable, describe, shown
 from ..jobs import Job, JobSpec, JobStatus
 from ..media.gif import gif_from_mp4
 from ..media.inputs import read_input_image
 from ..settings import Settings
 from ..store import AccountStore, JobStore, Page
 from .derived import ensure_derived
+from .models import Installed, check_loras, installed
 from .pricing import price
 from .specs import VideoRequest, build_spec, check_prompt
 
@@ -62,8 +64,61 @@ class VideoService:
         self.catalog = catalog
         self.settings = settings
 
+    @classmethod
+    def open(cls, settings: Settings, *, store: JobStore | None = None) -> VideoService:
+        """The service over the configured store, artifacts and catalog. The API gets its service from
+        here, so wiring the store stays below the api layer (the import contract in pyproject.toml)."""
+        return cls(store or JobStore(settings.database_url), open_artifacts(settings.artifacts_path),
+                   Catalog.from_settings(settings), settings)
+
+    def ready(self, *, detail: bool) -> dict[str, int]:
+        """Job counts by status, once the store has answered and the artifact store took a write.
+        Any failure of either means not ready: Unavailable, with the reason only if ``detail``."""
+        try:
+            counts = self.store.counts()
+            self.artifacts.put_bytes("readyz/probe", b"ok")
+        except Exception as exc:  # whatever a dependency raises, the answer is "not ready"
+            raise Unavailable(f"not ready: {describe(exc)}" if detail else "not ready") from exc
+        return counts
+
+    # --- callers: keys, rate limits, balance ---------------------------------------------------
+
+    def keyed(self) -> bool:
+        """Whether any API key was ever created (revoked ones count: rows are never deleted)."""
+        return self.accounts.any()
+
+    def authenticate(self, key: str) -> Account | None:
+        """The account of a valid, unrevoked key; None otherwise."""
+        return self.accounts.authenticate(key)
+
+    def rate(self, account: Account) -> RateState:
+        """The account's rate-limit window as it stands, without counting a request."""
+        return self.accounts.peek(account)
+
+    def count_request(self, account: Account) -> RateState:
+        """Counts one create against the account's rate limit; the state says whether it is exceeded."""
+        return self.accounts.hit(account)
+
+    def uncount_request(self, account: Account, state: RateState) -> RateState:
+        """Takes back a counted create that was refused before it made anything."""
+        return self.accounts.unhit(account, state)
+
+    def balance(self, account: Account) -> int | None:
+        """The account's credits now; None for an unmetered account (nothing is ever charged to it)."""
+        return self.accounts.get(account.id).credits if account.metered else None
+
+    # --- videos -------------------------------------------------------------------------------
+
     def estimate(self, spec: JobSpec) -> int:
         return price(self.catalog.resolve(spec.model), spec)
+
+    def models(self) -> list[Installed]:
+        """Every catalog model, with where its weights are and its prices. Looked up on each call, so
+        weights installed while the server runs show at once."""
+        return [installed(e, self.settings.models_path) for e in self.catalog]
+
+    def model(self, name: str, *, param: str = "model") -> Installed:
+        return installed(self.catalog.resolve(name, param=param), self.settings.models_path)
 
     def submit(
         self, req: VideoRequest, *, account: Account, surface: str, idempotency: Idempotency | None = None,
@@ -74,6 +129,7 @@ class VideoService:
             first = self._decode(req.image, req.image_param)
             last = self._decode(req.last_image, req.last_image_param)
             spec = build_spec(self.catalog, req, image_size=first.size if first is not None else None)
+            check_loras(spec.loras, self.settings.models_path)
             if first is not None:
                 spec = spec.replace(input_image=self._store_image(first.png))
             if last is not None:
@@ -142,6 +198,10 @@ class VideoService:
 
     def get(self, job_id: str, *, account: str) -> Job:
         return self.store.get(job_id, account)
+
+    def get_by_seq(self, seq: int, *, account: str) -> Job:
+        """The job with this integer id (what Syllaby shows); missing and foreign read alike."""
+        return self.store.get_by_seq(seq, account)
 
     def list(self, *, account: str, after: str | None, limit: int, order: str) -> Page:
         if not 1 <= limit <= 100:

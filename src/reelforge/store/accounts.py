@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from reelforge.accounts import Account, RateState, hash_key, new_key
-from reelforge.errors import IdempotencyInFlight, IdempotencyMismatch, InvalidRequest, NotFound
+from reelforge.errors import IdempotencyInFlight, IdempotencyMismatch, InvalidRequest, NotFound, shown
 from reelforge.jobs import Job
 from reelforge.store.store import JobStore, _get
 from reelforge.store.tables import accounts, idempotency_keys, rate_windows
@@ -143,30 +143,54 @@ class AccountStore:
 
         Raises IdempotencyMismatch for the same key with another payload, and IdempotencyInFlight
         while the first request is still being processed.
+
+        The claim is one upsert: it inserts the key, or takes over a row that no longer holds it (the
+        key's 24 h are over, or a reservation with this payload went stale without a job), and returns
+        a row only when this request won. Concurrent requests with one key therefore cannot both
+        proceed, and none of them meets a unique violation, on SQLite or PostgreSQL. A loser then
+        reads the winner's row to tell a replay from a conflict.
         """
         k = idempotency_keys.c
         now = time.time()
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(idempotency_keys)
+        claim = (
+            insert.values(account=account, route=route, key=key, fingerprint=fingerprint, job_id=None, created_at=now)
+            .on_conflict_do_update(
+                index_elements=["account", "route", "key"],
+                set_={"fingerprint": insert.excluded.fingerprint, "job_id": None,
+                      "created_at": insert.excluded.created_at},
+                # A stale reservation with another payload still answers 422: the first caller
+                # may yet retry it, and a reused key must never silently change meaning.
+                where=sa.or_(k.created_at < now - IDEMPOTENCY_TTL,
+                             sa.and_(k.job_id.is_(None), k.fingerprint == fingerprint,
+                                     k.created_at < now - STALE_RESERVATION)),
+            )
+            .returning(k.key)
+        )
         where = (k.account == account, k.route == route, k.key == key)
-        with self.store._write() as conn:
-            conn.execute(sa.delete(idempotency_keys).where(k.created_at < now - IDEMPOTENCY_TTL))
-            row = conn.execute(sa.select(*idempotency_keys.c).where(*where)).first()
-            if row is None:
-                conn.execute(sa.insert(idempotency_keys).values(
-                    account=account, route=route, key=key, fingerprint=fingerprint, created_at=now))
+        # The holder may free the key (``unreserve``) between our claim and our read; then claim again.
+        for _ in range(3):
+            with self.store._write() as conn:
+                won = conn.execute(claim).first() is not None
+            if won:
+                # Housekeeping in its own transaction, so a claim never waits on other keys' rows.
+                with self.store._write() as conn:
+                    conn.execute(sa.delete(idempotency_keys).where(k.created_at < now - IDEMPOTENCY_TTL))
                 return None
-            if row.fingerprint != fingerprint:
-                raise IdempotencyMismatch(
-                    f"Idempotency-Key '{key}' was already used with a different request; use a new key for a new "
-                    "request.", param="Idempotency-Key")
-            if row.job_id is not None:
-                return _get(conn, row.job_id, None)
-            if row.created_at > now - STALE_RESERVATION:
-                raise IdempotencyInFlight(
-                    f"A request with Idempotency-Key '{key}' is still being processed; retry shortly.",
-                    param="Idempotency-Key")
-            # The first request died before creating anything: this one takes the key over.
-            conn.execute(sa.update(idempotency_keys).where(*where).values(created_at=now))
-            return None
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(k.fingerprint, k.job_id).where(*where)).first()
+                if row is None:
+                    continue
+                if row.fingerprint != fingerprint:
+                    raise IdempotencyMismatch(
+                        f"Idempotency-Key {shown(key)} was already used with a different request; use a new key for a "
+                        "new request.", param="Idempotency-Key")
+                if row.job_id is not None:
+                    return _get(conn, row.job_id, None)
+                break
+        raise IdempotencyInFlight(
+            f"A request with Idempotency-Key {shown(key)} is still being processed; retry shortly.",
+            param="Idempotency-Key")
 
     def unreserve(self, account: str, route: str, key: str) -> None:
         """Free a key whose request failed before a job existed, so a corrected retry can use it."""

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from ..catalog import STYLES, ModelEntry
+from ..catalog.weights import find_lora, lora_not_found
 from ..errors import ModelUnavailable
 from ..jobs import JobSpec
 from ..media.images import spritesheet_jpeg, thumbnail_webp
@@ -31,14 +32,11 @@ def styled(prompt: str, style: str | None) -> str:
 
 
 def resolve_lora(name: str, models_dir: Path) -> Path:
-    """A LoRA by name: a file or diffusers folder under MODELS_DIR/loras, or an absolute path."""
-    candidates = [Path(name)] if Path(name).is_absolute() else [
-        models_dir / "loras" / name, models_dir / "loras" / f"{name}.safetensors"]
-    for path in candidates:
-        if path.exists():
-            return path
-    raise ModelUnavailable(f"LoRA '{name}' not found; looked in: {', '.join(map(str, candidates))}. "
-                           "Put the .safetensors file there.")
+    """A LoRA by name (``catalog.weights``' rule). Submission checked it; it may have gone since."""
+    path = find_lora(name, models_dir)
+    if path is None:
+        raise ModelUnavailable(lora_not_found(name, models_dir))
+    return path
 
 
 def generate_frames(

@@ -127,7 +127,10 @@ def test_models_publish_menus_and_pricing(rig):
     assert body["message"] == "Success." and body["status"] == 200
     models = {m["slug"]: m for m in body["data"]}
     for m in models.values():
-        assert set(m) == {"id", "slug", "name", "description", "modifiers", "pricing"} and isinstance(m["id"], int)
+        assert set(m) == {"id", "slug", "name", "description", "modifiers", "pricing", "installed"}
+        assert isinstance(m["id"], int)
+        # Only the built-in models have weights here (tests/api/test_installed.py installs one).
+        assert m["installed"] is (m["slug"] in ("reelforge-tiny", "ltx-tiny-random")), m["slug"]
         mods = m["modifiers"]
         for name in ("duration", "resolution", "aspect_ratio"):
             assert mods[name]["type"] == "select" and mods[name]["default"] in mods[name]["options"]

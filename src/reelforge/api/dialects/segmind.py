@@ -169,7 +169,7 @@ def credit_headers(svc: VideoService, acct: Account, job: Job) -> dict[str, str]
     """Segmind's balance headers. Unlimited accounts have no balance to report, so they get none."""
     if not acct.metered:
         return {}
-    return {"x-remaining-credits": str(svc.accounts.get(acct.id).credits), "x-credits-consumed": str(job.charge)}
+    return {"x-remaining-credits": str(svc.balance(acct)), "x-credits-consumed": str(job.charge)}
 
 
 def _metrics(job: Job) -> dict[str, Any]:

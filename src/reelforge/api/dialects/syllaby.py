@@ -83,12 +83,13 @@ def _aspect(size: str) -> str:
 
 
 def _catalog_sizes(entry: ModelEntry) -> dict[str, dict[str, str]]:
-    """The entry's resolution menu; entries without one (the built-in model) get one from their sizes."""
+    """The entry's resolution menu; entries without one (the built-in model) get one from their sizes,
+    under the labels their pricing tiers use (``ModelEntry.resolution_of``)."""
     if entry.resolutions:
         return {label: dict(by_aspect) for label, by_aspect in entry.resolutions.items()}
     out: dict[str, dict[str, str]] = {}
     for size in entry.sizes:
-        out.setdefault(f"{min(parse_size(size))}p", {})[_aspect(size)] = size
+        out.setdefault(entry.resolution_of(size), {})[_aspect(size)] = size
     return out
 
 
@@ -301,12 +302,7 @@ def _model_object(svc: VideoService, menu: Menu) -> dict[str, Any]:
         pricing.append({"resolution": label, "credits_per_second": _number(
             credits_per_second(svc.catalog.resolve(plan["model"]), plan["size"]))})
     return {"id": menu.id, "slug": menu.slug, "name": menu.name, "description": menu.description,
-            "modifiers": modifiers, "pricing": pricing}
-
-
-def _balance(svc: VideoService, acct: Account) -> int | None:
-    """None for an unmetered account (nothing is ever charged to it)."""
-    return svc.accounts.get(acct.id).credits if acct.metered else None
+            "modifiers": modifiers, "pricing": pricing, "installed": svc.model(menu.target).weights.installed}
 
 
 # --- routes -----------------------------------------------------------------------------------
@@ -336,7 +332,7 @@ def estimate(request: Request, svc: VideoService = Depends(service), acct: Accou
     plan = _plan(svc, menu, _choose(menu, dict(q), prefix=""))
     spec = build_spec(svc.catalog, VideoRequest(prompt="estimate", **plan))  # the prompt does not change the price
     required = svc.estimate(spec) if acct.metered else 0  # what the create will charge this account
-    available = _balance(svc, acct)
+    available = svc.balance(acct)
     return _ok(200, {"required": required, "available": available,
                      "sufficient": available is None or available >= required})
 
@@ -358,7 +354,7 @@ async def create(request: Request, svc: VideoService = Depends(service), acct: A
 
     def submit() -> tuple[Job, bool, int | None]:
         done = svc.submit(_to_request(svc, body, mods, plan), account=acct, surface=SURFACE, idempotency=idem)
-        return done.job, done.replayed, _balance(svc, acct)
+        return done.job, done.replayed, svc.balance(acct)
 
     job, replayed, remaining = await run_in_threadpool(submit)
     clip = await run_in_threadpool(render_clip, request, svc, job)
@@ -370,7 +366,7 @@ def _clip(svc: VideoService, clip_id: str, acct: Account) -> Job:
     # Missing, foreign, non-numeric and not-a-Syllaby-clip all read the same (the renderer's uniform 404).
     if not re.fullmatch(r"[0-9]{1,18}", clip_id):
         raise JobNotFound(clip_id)
-    job = svc.store.get_by_seq(int(clip_id), acct.id)
+    job = svc.get_by_seq(int(clip_id), account=acct.id)
     if job.surface != SURFACE:
         raise JobNotFound(clip_id)
     return job

@@ -143,6 +143,8 @@ class Model(BaseModel):
     description: str
     modifiers: dict[str, Modifier]
     pricing: list[Pricing]
+    installed: bool = Field(description="Extension: whether the slug's model has its weights on this server; "
+                                         "until it does, its requests run on a stand-in model.")
 
 
 class ModelsResponse(_Envelope):

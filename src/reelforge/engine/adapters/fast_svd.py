@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from diffusers import AutoPipelineForText2Image, DiffusionPipeline
 
+from ...catalog.weights import BUILTIN_PREFIX
 from ...errors import GenerationFailed, ModelUnavailable
 from .base import Adapter, GenerateRequest, OnStep, Progress, seeded_generator
 from .svd import SVDAdapter
@@ -47,8 +48,6 @@ def _models_dir_of(entry: "ModelEntry", path: Path) -> Path | None:
     relative folder or a hub id placed there, ``<models_dir>/hub/models--org--name/snapshots/<rev>``
     for the hub cache. An absolute source says nothing about ``models_dir``: None.
     """
-    from ..loader import BUILTIN_PREFIX
-
     source = entry.source
     if source.startswith(BUILTIN_PREFIX):
         return path.parent

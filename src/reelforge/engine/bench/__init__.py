@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from ...catalog import Catalog
+from ...catalog.weights import BUILTIN_PREFIX
 from ..device import select_device
-from ..loader import BUILTIN_PREFIX
 from .measure import PeakMemory, StepClock, side_by_side
 from .plain import plain_call, steps_before_denoising
 from .report import BenchReport

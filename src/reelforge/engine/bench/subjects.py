@@ -2,7 +2,7 @@
 
 Two ways to get weights, neither of which downloads anything:
 
-* ``--tiny``: the family's tiny random builder (``BUILTIN_BUILDERS``) writes a diffusers folder
+* ``--tiny``: the family's tiny random builder (``catalog.weights.BUILDERS``) writes a diffusers folder
   to a temp dir and the production ``load_adapter`` loads it, exactly as a worker loads weights.
 * full size: the model's published architecture (``published.py``), random weights built on the
   target device, handed to the adapter's constructor. Every adapter takes an in-memory pipeline,
@@ -21,10 +21,11 @@ import torch
 from PIL import Image
 
 from ...catalog import ModelEntry, parse_size
+from ...catalog.weights import BUILTIN_PREFIX
 from ...errors import ModelUnavailable
 from ...jobs import Task
 from ..adapters.base import Adapter, GenerateRequest
-from ..loader import BUILTIN_PREFIX, load_adapter
+from ..loader import load_adapter
 from ..memory import apply_memory_policy, load_device
 from .published import build_components, build_model, build_pipeline, published_root, weight_bytes
 

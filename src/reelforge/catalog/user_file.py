@@ -22,7 +22,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .catalog import MEMORY_POLICIES, MemoryPolicy, ModelEntry
+from .entry import MEMORY_POLICIES, MemoryPolicy, ModelEntry
 
 _OVERRIDABLE = {"source", "description", "default_size", "default_seconds", "fps", "default_steps", "max_steps",
                 "default_guidance", "native_max_pixels", "owned_by", "max_frames"}
@@ -92,6 +92,12 @@ def _entry(path: Path, model_id: str, table: dict[str, Any], known: dict[str, Mo
     for size in (entry.default_size,):
         if size not in entry.sizes:
             raise CatalogFileError(f"{where}: default_size {size} is not in sizes {list(entry.sizes)}")
+    # A tier no size of the model belongs to would never apply: every video would quietly cost the default.
+    labels = entry.resolution_labels()
+    unused = sorted(set(extra.get("credits_per_second") or {}) - set(labels) - {"default"})
+    if unused:
+        raise CatalogFileError(f"{where}: credits_per_second names {', '.join(unused)}, which none of the model's "
+                               f"sizes is; its tiers: {', '.join(labels)} (and default)")
     return entry
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from reelforge.catalog import Catalog
-from reelforge.catalog_file import CatalogFileError
+from reelforge.catalog.user_file import CatalogFileError
 
 
 def write(tmp_path, text):

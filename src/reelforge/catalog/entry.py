@@ -1,17 +1,12 @@
-"""The torch-free model catalog: what each model can do, its limits and defaults.
-
-The API validates every request against an entry before queueing it, so an
-impossible request never reaches a GPU. Workers read the same entry to load
-and run the model.
-"""
+"""One catalog entry: what a model can do, its limits and defaults, and the vocabulary they use
+(frame rules, options, memory policies, styles, sizes)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-from .errors import ModelNotFound, shown
-from .jobs import Task
+from ..jobs import Task
 
 OPENAI_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")
 OPENAI_MODEL_NAMES = ("sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06", "sora-2-2025-12-08")
@@ -134,11 +129,20 @@ class ModelEntry:
         return next((o for o in self.options if o.name == name), None)
 
     def resolution_of(self, size: str) -> str | None:
-        """The menu label ("480p", "720p", ...) that offers ``size``, if any."""
+        """The resolution label ("480p", "720p", ...) of ``size``: the menu's that offers it, or, for a
+        model without menus (the built-in one), its short side, the name vendor menus use. Pricing tiers
+        and the Syllaby menu both name sizes by it, so a catalog file's "720p" tier is the size every
+        dialect shows as 720p. None for a size off a model's menus."""
+        if not self.resolutions:
+            return f"{min(parse_size(size))}p" if size in self.sizes else None
         for label, by_aspect in self.resolutions.items():
             if size in by_aspect.values():
                 return label
         return None
+
+    def resolution_labels(self) -> tuple[str, ...]:
+        """Every label ``resolution_of`` gives this model's sizes, in menu (or size) order."""
+        return tuple(dict.fromkeys(label for s in self.sizes if (label := self.resolution_of(s)) is not None))
 
     def native_size(self, width: int, height: int) -> tuple[int, int]:
         """Generation size for a requested output size: same aspect, within the pixel budget, on the grid."""
@@ -152,108 +156,3 @@ class ModelEntry:
 
     def frames_for(self, seconds: int, fps: int) -> int:
         return self.frame_rule.at_least(seconds * fps)
-
-
-_TINY_RANDOM = ModelEntry(
-    id="ltx-tiny-random",
-    family="ltx",
-    source="builtin:ltx-tiny-random",
-    tasks=frozenset({Task.T2V, Task.I2V}),
-    description=(
-        "A tiny LTX-Video pipeline with RANDOM weights, built in code: it produces noise, not a picture of the "
-        "prompt. It exists so the whole service runs on a CPU with no downloads; point requests at a real model "
-        "for real videos."
-    ),
-    sizes=OPENAI_SIZES + ("256x256", "512x512"),
-    default_size="720x1280",
-    durations=(4, 8, 12),
-    default_seconds=4,
-    fps=8,
-    fps_range=(1, 30),
-    frame_rule=FrameRule(8, 1),
-    max_frames=161,
-    default_steps=8,
-    max_steps=100,
-    default_guidance=3.0,
-    native_max_pixels=64 * 64 * 2,
-    native_multiple=32,
-    random_weights=True,
-    # First + last frame through LTXConditionPipeline, like the LTX 0.9.5 entry it stands in for.
-    keyframes=True,
-)
-
-_BUILTIN = ModelEntry(
-    id="reelforge-tiny",
-    family="tiny",
-    source="builtin:reelforge-tiny",
-    tasks=frozenset({Task.T2V, Task.I2V}),
-    description=(
-        "reelforge's built-in tiny model (2.5M parameters, shipped with the package, runs on a CPU in about a "
-        "second). It was trained on a procedural world and can only draw that world: one or two circles, squares, "
-        "triangles or stars in red, green, blue, yellow, white, purple, orange or cyan, moving left, right, up or "
-        "down or standing still, on a black, gray, white or navy background. Native size 32x32 and 8 frames; larger "
-        "sizes are upscaled (non-square ones widened with more background) and frame counts resampled in time."
-    ),
-    sizes=OPENAI_SIZES + ("256x256", "512x512"),
-    default_size="720x1280",
-    durations=(4, 8, 12),
-    default_seconds=4,
-    fps=8,
-    fps_range=(1, 30),
-    frame_rule=FrameRule(),
-    max_frames=361,
-    default_steps=20,
-    max_steps=100,
-    default_guidance=4.0,
-    guidance_range=(1.0, 20.0),
-    # The pipeline upscales from 32x32 itself; up to 512x512 pixels it hands over finished frames, and
-    # the media layer scales those to larger requested sizes.
-    native_max_pixels=512 * 512,
-    native_multiple=16,
-    aliases=OPENAI_MODEL_NAMES,
-    extra={"native": {"width": 32, "height": 32, "frames": 8}},
-)
-
-
-def builtin_entries() -> tuple[ModelEntry, ...]:
-    from .catalog_entries import PUBLISHED
-
-    return (_BUILTIN, _TINY_RANDOM) + PUBLISHED
-
-
-class Catalog:
-    def __init__(
-        self, entries: tuple[ModelEntry, ...] | None = None, default: str | None = None, user_file: str | None = None
-    ):
-        entries = builtin_entries() if entries is None else entries
-        self.entries = {e.id: e for e in entries}
-        self.aliases = {a: e.id for e in entries for a in e.aliases}
-        if user_file:
-            from .catalog_file import load_catalog_file
-
-            added, aliases = load_catalog_file(user_file, self.entries)
-            # A user's model or alias wins over a built-in one of the same name.
-            for e in added:
-                self.entries[e.id] = e
-                self.aliases.update({a: e.id for a in e.aliases})
-            self.aliases.update(aliases)
-        self.default = default or entries[0].id
-        if self.default not in self.entries:
-            raise ModelNotFound(f"default model '{self.default}' is not in the catalog; known: {', '.join(self.entries)}")
-
-    def resolve(self, name: str | None, *, param: str = "model") -> ModelEntry:
-        if not name:
-            return self.entries[self.default]
-        key = self.aliases.get(name, name)
-        try:
-            return self.entries[key]
-        except KeyError:
-            known = sorted(self.entries) + sorted(self.aliases)
-            raise ModelNotFound(f"Unknown model {shown(name)}. Available models: {', '.join(known)}.", param=param) from None
-
-    def __iter__(self):
-        return iter(self.entries.values())
-
-    @classmethod
-    def from_settings(cls, settings) -> "Catalog":
-        return cls(default=settings.default_model, user_file=settings.catalog or None)
