@@ -80,7 +80,7 @@ class NotFound(ReelforgeError):
 
 class JobNotFound(NotFound):
     def __init__(self, job_id: str):
-        super().__init__(f"No video found with id '{job_id}'.", param="video_id")
+        super().__init__(f"No video found with id {shown(job_id)}.", param="video_id")
 
 
 class ModelNotFound(InvalidRequest):

@@ -18,6 +18,7 @@ from reelforge.cli import main as cli
 from reelforge.service.videos import VideoService
 from reelforge.settings import Settings
 from reelforge.store import AccountStore, JobStore
+from tests.api.dialects.conftest import fresh_window
 from tests.live import LiveServer
 
 
@@ -120,6 +121,7 @@ def test_rate_limit_headers_on_every_response_and_429_with_retry_after(keyed):
     server, keys, _ = keyed
     headers = {"Authorization": f"Bearer {keys['carol']}"}
     url = server.base_url + "/v1/videos"
+    fresh_window(server.base_url, keys["carol"])
     first = httpx.post(url, json={"prompt": "one"}, headers=headers)
     assert first.status_code == 200
     assert (first.headers["x-ratelimit-limit"], first.headers["x-ratelimit-remaining"]) == ("2", "1")

@@ -13,7 +13,7 @@ import pytest
 
 from reelforge.errors import describe, shown
 from reelforge.store import AccountStore, JobStore
-from tests.api.dialects.conftest import create_key
+from tests.api.dialects.conftest import create_key, fresh_window
 from tests.live import LiveServer
 
 OPENAI = "/v1/videos"
@@ -189,6 +189,7 @@ def test_the_declared_charset_is_honoured(srv):
 
 def test_malformed_creates_do_not_use_up_the_rate_limit(srv):
     server, keys, _, _ = srv
+    fresh_window(server.base_url, keys["strict"], min_left=30)
     for _ in range(30):
         r = httpx.post(server.base_url + OPENAI, headers=headers(keys, "strict"), json={"prompt": ""})
         assert r.status_code == 400

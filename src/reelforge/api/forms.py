@@ -210,14 +210,21 @@ def is_upload(value: Any) -> bool:
     return isinstance(value, UploadFile)
 
 
-def parse_fields(model: type[BaseModel], data: dict[str, Any]) -> Any:
+def parse_fields(model: type[BaseModel], data: dict[str, Any], *, missing: str | None = "'{param}' is required.",
+                 invalid: str = "Invalid {param} {value}: {msg}.", by_type: dict[str, str] | None = None,
+                 brackets: bool = False, missing_code: str | None = None) -> Any:
     """Validate a parsed body against a dialect's wire model; the first problem becomes an
-    InvalidRequest naming the field."""
+    InvalidRequest naming the field. The wording is the dialect's: templates may use {param}
+    (``a.b.0``, or ``a.b[0]`` with ``brackets``), {value} (a short quote of the input) and {msg};
+    ``by_type`` words particular pydantic error types (``missing`` among them when ``missing`` is None)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        param = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "missing":
-            raise InvalidRequest(f"'{param}' is required.", param=param) from None
-        raise InvalidRequest(f"Invalid {param} {shown(err.get('input'))}: {err['msg']}.", param=param) from None
+        loc = list(err["loc"])
+        param = (_param(loc) if loc else "") if brackets else ".".join(str(p) for p in loc)
+        words = {"param": param, "value": shown(err.get("input")), "msg": err["msg"]}
+        if err["type"] == "missing" and missing is not None:
+            raise InvalidRequest(missing.format(**words), param=param or None, code=missing_code) from None
+        template = (by_type or {}).get(err["type"], invalid)
+        raise InvalidRequest(template.format(**words), param=param or None) from None

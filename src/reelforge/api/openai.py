@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from ..accounts import Account
-from ..errors import InsufficientCredits, InvalidRequest, JobNotFound, RateLimited, ReelforgeError, shown
+from ..errors import InsufficientCredits, InvalidRequest, JobNotFound, RateLimited, ReelforgeError
 from ..jobs import Job, JobStatus
 from ..media.inputs import parse_data_url
 from ..media.urlfetch import fetch_url
@@ -23,7 +23,7 @@ from .content import artifact_response
 from .auth import creator, reader
 from .deps import service
 from .idempotency import idempotency, replay_headers
-from .forms import is_upload, read_body, WireModel
+from .forms import WireModel, is_upload, parse_fields, read_body
 from .openai_schemas import (CreateVideoForm, ErrorEnvelope, ModelList, ModelObject, Video, VideoDeleted,
                              VideoList)
 
@@ -87,14 +87,8 @@ class RemixBody(WireModel):
 
 
 def _parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        param = ".".join(str(p) for p in err["loc"]) or None
-        if err["type"] == "missing":
-            raise InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter") from None
-        raise InvalidRequest(f"Invalid value {shown(err.get('input'))} for '{param}': {err['msg']}.", param=param) from None
+    return parse_fields(model, data, missing="Missing required parameter: '{param}'.",
+                        missing_code="missing_required_parameter", invalid="Invalid value {value} for '{param}': {msg}.")
 
 
 def _read_reference(ref: Any, max_bytes: int, fetch_timeout: float, param: str = "input_reference",

@@ -11,9 +11,11 @@ import contextlib
 import http.server
 import io
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -92,6 +94,15 @@ class Rig:
 
     def credits(self, who: str) -> int | None:
         return self.accounts.authenticate(self.keys[who]).credits
+
+
+def fresh_window(base_url: str, key: str, min_left: float = 20.0) -> None:
+    """Rate limits count in fixed windows; a test that fills one must not straddle two. Wait for the
+    next window when fewer than ``min_left`` seconds of this one remain (reads report it, uncounted)."""
+    r = httpx.get(base_url + "/v1/models", headers={"Authorization": f"Bearer {key}", "x-api-key": key}, timeout=30)
+    left = int(r.headers["X-RateLimit-Reset"]) - time.time()
+    if left < min_left:
+        time.sleep(max(0.0, left) + 0.5)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from reelforge.api.dialects.aimlapi import fit_seconds, fit_size
 from reelforge.catalog import Catalog
-from tests.api.dialects.conftest import create_key
+from tests.api.dialects.conftest import create_key, fresh_window
 
 UNIVERSAL = "/v2/video/generations"
 LEGACY = "/v2/generate/video/pixverse/generation"
@@ -188,6 +188,7 @@ def test_keys_credits_and_rate_limit(rig):
     assert message.startswith("You've run out of credits.")
 
     # A refused create made nothing, so it does not use up the window; accepted ones do.
+    fresh_window(rig.base_url, rig.keys["slow"])
     assert [create(rig, {}, who="slow").status_code for _ in range(3)] == [400, 400, 400]
     assert [create(rig, SMALL, who="slow").status_code for _ in range(2)] == [201, 201]
     r = create(rig, SMALL, who="slow", path=LEGACY)

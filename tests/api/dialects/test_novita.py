@@ -12,7 +12,7 @@ import pytest
 from reelforge.api.dialects.novita import _frame_counts, nearest_size
 from reelforge.api.dialects.novita_schemas import PromptPart
 from reelforge.catalog import Catalog
-from tests.api.dialects.conftest import create_key
+from tests.api.dialects.conftest import create_key, fresh_window
 
 # The reference's request, verbatim (seeds/003).
 EXAMPLE = {
@@ -175,6 +175,7 @@ def test_keys_credits_and_rate_limit(rig):
     assert err["metadata"]["available"] == 0 and err["metadata"]["required"] > 0
 
     # A refused create made nothing, so it does not use up the window; accepted ones do.
+    fresh_window(rig.base_url, rig.keys["slow"])
     assert [create(rig, {}, who="slow").status_code for _ in range(3)] == [400, 400, 400]
     assert [create(rig, SMALL, who="slow").status_code for _ in range(2)] == [200, 200]
     r = create(rig, SMALL, who="slow")

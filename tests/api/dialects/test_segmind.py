@@ -17,7 +17,7 @@ from starlette.requests import Request
 
 from reelforge.api.dialects import segmind
 from reelforge.errors import GenerationFailed, Unavailable
-from tests.api.dialects.conftest import png
+from tests.api.dialects.conftest import fresh_window, png
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DATA_URL = "data:image/png;base64," + base64.b64encode(png(size=(96, 64))).decode()
@@ -139,6 +139,7 @@ def test_insufficient_credits_is_406(rig):
 
 
 def test_rate_limit(rig):
+    fresh_window(rig.base_url, rig.keys["slow"])
     rids = [submit(rig, "slow").json()["request_id"] for _ in range(2)]
     r = submit(rig, "slow")
     assert_error(r, 429)

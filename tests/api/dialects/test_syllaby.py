@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from tests.api.dialects.conftest import png
+from tests.api.dialects.conftest import fresh_window, png
 
 SEED_CREATE = {
     "model": "veo-3-fast",
@@ -263,6 +263,7 @@ def test_insufficient_credits_is_402_with_the_figures(rig):
 
 
 def test_rate_limit_is_429_with_retry_after_and_reset(rig):
+    fresh_window(rig.base_url, rig.keys["slow"])
     with client(rig, "slow") as c:
         for _ in range(3):  # a refused create made nothing, so it does not use up the window
             assert c.post("/text-to-video", json={**SMALL, "prompt": "too short"}).status_code == 422

@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from reelforge.api.dialects import vyro
 from reelforge.errors import ReelforgeError, Unavailable
+from tests.api.dialects.conftest import fresh_window
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ISO_MICRO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
@@ -129,6 +130,7 @@ def test_not_enough_tokens(rig):
 
 
 def test_rate_limit(rig):
+    fresh_window(rig.base_url, rig.keys["slow"])
     ids = [create(rig, "slow").json()["id"] for _ in range(2)]
     r = create(rig, "slow")
     assert_error(r, 429, "1202", "TooManyRequests")

@@ -12,7 +12,6 @@ the nearest size and duration it offers. The effective values are in the job (``
 from __future__ import annotations
 
 import math
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,6 +32,7 @@ from ...service.videos import Submitted, VideoService
 from ...settings import Settings
 from ..auth import creator, reader
 from ..deps import service
+from ..ids import job_id_from_uuid, public_uuid
 from ..forms import read_body
 from ..idempotency import idempotency, replay_headers
 from ..media import read_image
@@ -70,19 +70,16 @@ STATUS = {
     JobStatus.FAILED: "error",
     JobStatus.CANCELLED: "error",  # the documented enum has no cancelled status (API-COMPAT §1)
 }
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
 def public_id(job: Job, model: str) -> str:
-    return f"{uuid.UUID(job.id)}:{model}"
+    return f"{public_uuid(job.id)}:{model}"
 
 
 def parse_generation_id(value: str) -> tuple[str, str]:
     """(job id, vendor model) from exactly the form we hand out; anything else names no generation."""
     head, _, model = value.partition(":")
-    if not _UUID.fullmatch(head) or model not in MODELS:
+    if model not in MODELS:
         raise JobNotFound(value)
-    return uuid.UUID(head).hex, model
+    return job_id_from_uuid(head), model
 
 
 # --- wire -> service ---------------------------------------------------------------------------

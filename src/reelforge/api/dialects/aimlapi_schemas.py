@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..forms import WireModel
+from ..forms import WireModel, parse_fields
 from ...errors import InvalidRequest, shown
 
 ASPECT_RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16")
@@ -49,14 +49,7 @@ def _check(param: str, value: Any, allowed: tuple[Any, ...]) -> None:
 
 
 def parse_generation(data: dict[str, Any]) -> GenerationBody:
-    try:
-        body = GenerationBody.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        param = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "missing":
-            raise InvalidRequest(f"'{param}' is required.", param=param) from None
-        raise InvalidRequest(f"Invalid value {shown(err.get('input'))} for '{param}': {err['msg']}.", param=param) from None
+    body = parse_fields(GenerationBody, data, invalid="Invalid value {value} for '{param}': {msg}.")
     _check("aspect_ratio", body.aspect_ratio, ASPECT_RATIOS)
     _check("resolution", body.resolution, tuple(RESOLUTIONS))
     _check("duration", body.duration, DURATIONS)

@@ -14,9 +14,7 @@ SSRF rules and recorded; this server does not deliver Novita webhooks yet.
 from __future__ import annotations
 
 import math
-import re
 import time
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -33,6 +31,7 @@ from ...service.specs import MAX_SEED, VideoRequest
 from ...service.videos import Submitted, VideoService
 from ..auth import creator, reader
 from ..deps import service
+from ..ids import job_id_from_uuid, public_uuid
 from ..forms import read_body
 from ..idempotency import idempotency, replay_headers
 from .. import contract
@@ -66,18 +65,15 @@ STATUS = {
     # Novita's documented enum has no cancelled status (API-COMPAT §1): failed, with the reason.
     JobStatus.CANCELLED: "TASK_STATUS_FAILED",
 }
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def public_id(job: Job) -> str:
-    return str(uuid.UUID(job.id))
+    return public_uuid(job.id)
 
 
 def job_id(task: str) -> str:
     """Only the canonical UUID form we hand out; anything else cannot name a task."""
-    if not _UUID.fullmatch(task):
-        raise JobNotFound(task)
-    return uuid.UUID(task).hex
+    return job_id_from_uuid(task)
 
 
 # --- wire -> service ---------------------------------------------------------------------------

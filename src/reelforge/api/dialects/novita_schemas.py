@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..forms import WireModel
-from ...errors import InvalidRequest, shown
+from ..forms import WireModel, parse_fields
+from ...errors import InvalidRequest
 
 MAX_TOTAL_FRAMES = 128  # "the total number of frames in prompts must be less than or equal to 128"
 
@@ -64,23 +64,9 @@ class Txt2VideoBody(_Wire):
     extra: Extra = Field(default_factory=Extra)
 
 
-def _param(loc: tuple[Any, ...]) -> str | None:
-    """("prompts", 0, "frames") -> "prompts[0].frames", the way the reference names nested fields."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or None
-
-
 def parse_txt2video(data: dict[str, Any]) -> Txt2VideoBody:
-    try:
-        body = Txt2VideoBody.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        param = _param(err["loc"])
-        if err["type"] == "missing":
-            raise InvalidRequest(f"Missing required parameter '{param}'.", param=param) from None
-        raise InvalidRequest(f"Invalid value {shown(err.get('input'))} for '{param}': {err['msg']}.", param=param) from None
+    body = parse_fields(Txt2VideoBody, data, brackets=True, missing="Missing required parameter '{param}'.",
+                        invalid="Invalid value {value} for '{param}': {msg}.")
     total = sum(p.frames for p in body.prompts)
     if total > MAX_TOTAL_FRAMES:
         raise InvalidRequest(f"The prompts' frames add up to {total}; at most {MAX_TOTAL_FRAMES} are allowed.",

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
 import time
-import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -25,13 +23,14 @@ from pydantic import ConfigDict, Field, field_validator
 
 from ...accounts import Account
 from ...catalog import ModelEntry
-from ...errors import GenerationFailed, JobNotFound, ReelforgeError
+from ...errors import GenerationFailed, ReelforgeError
 from ...jobs import Job, JobStatus
 from ...service.models import servable
 from ...service.specs import MAX_SEED, VideoRequest
 from ...service.videos import Submitted, VideoService
 from ..auth import X_API_KEY, creator, reader
 from ..deps import service
+from ..ids import job_id_from_uuid, public_uuid
 from ..forms import parse_fields, read_body, WireModel
 from ..idempotency import idempotency, replay_headers
 from ..media import read_image
@@ -154,12 +153,9 @@ async def _finished(svc: VideoService, job: Job, acct: Account) -> Job:
 
 def _job_id(public: str) -> str:
     """Our job id from a Segmind request_id (a UUID); anything else names no request."""
-    if not _UUID.fullmatch(public):
-        raise JobNotFound(public)
-    return uuid.UUID(public).hex
+    return job_id_from_uuid(public)
 
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 # --- service -> wire -------------------------------------------------------------------------
@@ -179,7 +175,7 @@ def _metrics(job: Job) -> dict[str, Any]:
 
 
 def render_status(job: Job) -> dict[str, Any]:
-    return {"status": STATUS[job.status], "request_id": str(uuid.UUID(job.id)), "metrics": _metrics(job)}
+    return {"status": STATUS[job.status], "request_id": public_uuid(job.id), "metrics": _metrics(job)}
 
 
 def render_result(request: Request, job: Job) -> dict[str, Any]:
@@ -232,7 +228,7 @@ async def svd_sync(request: Request, svc: VideoService = Depends(service),
 async def svd_async(request: Request, svc: VideoService = Depends(service),
                     acct: Account = Depends(creator(X_API_KEY))):
     _, done = await _submit(request, svc, acct, "segmind:v2")
-    rid = str(uuid.UUID(done.job.id))
+    rid = public_uuid(done.job.id)
     headers = {**replay_headers(done.replayed), **await run_in_threadpool(credit_headers, svc, acct, done.job)}
     return JSONResponse({
         "request_id": rid,

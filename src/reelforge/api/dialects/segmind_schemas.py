@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+from ..ids import PATTERN
+
+_UUID = f"^{PATTERN}$"
 Status = Literal["QUEUED", "PROCESSING", "COMPLETED", "FAILED"]
 
 

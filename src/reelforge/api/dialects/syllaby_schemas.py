@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from ..forms import WireModel
+from ..forms import WireModel, parse_fields
 from ...errors import InvalidRequest
 
 MIN_WORDS, MAX_WORDS = 5, 1500
@@ -42,26 +42,20 @@ class CreateBody(WireModel):
 
 
 _MESSAGES = {
-    "missing": "The {f} field is required.",
-    "string_type": "The {f} field must be a string.",
-    "int_type": "The {f} field must be an integer.",
-    "int_parsing": "The {f} field must be an integer.",
-    "int_from_float": "The {f} field must be an integer.",
-    "list_type": "The {f} field must be an array.",
-    "model_type": "The {f} field must be an object.",
-    "model_attributes_type": "The {f} field must be an object.",
-    "string_too_long": "The {f} field must not be greater than " + str(MAX_TITLE) + " characters.",
+    "missing": "The {param} field is required.",
+    "string_type": "The {param} field must be a string.",
+    "int_type": "The {param} field must be an integer.",
+    "int_parsing": "The {param} field must be an integer.",
+    "int_from_float": "The {param} field must be an integer.",
+    "list_type": "The {param} field must be an array.",
+    "model_type": "The {param} field must be an object.",
+    "model_attributes_type": "The {param} field must be an object.",
+    "string_too_long": "The {param} field must not be greater than " + str(MAX_TITLE) + " characters.",
 }
 
 
 def parse_create(data: dict[str, Any]) -> CreateBody:
-    try:
-        body = CreateBody.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        template = _MESSAGES.get(err["type"], "The {f} field is invalid: {msg}.")
-        raise InvalidRequest(template.format(f=field, msg=err["msg"]), param=field) from None
+    body = parse_fields(CreateBody, data, missing=None, by_type=_MESSAGES, invalid="The {param} field is invalid: {msg}.")
     words = len(body.prompt.split())
     if not MIN_WORDS <= words <= MAX_WORDS:
         raise InvalidRequest(f"The prompt field must be between {MIN_WORDS} and {MAX_WORDS:,} words; it has {words}.",

@@ -11,8 +11,6 @@ signed, expiring ``url.generation`` / ``url.thumbnail`` links that need no key.
 
 from __future__ import annotations
 
-import re
-import uuid
 from datetime import datetime, timezone
 from typing import Any, Literal, get_args
 
@@ -23,13 +21,14 @@ from pydantic import ConfigDict, Field
 
 from ...accounts import Account
 from ...catalog import ModelEntry, parse_size
-from ...errors import InvalidRequest, JobNotFound, ReelforgeError, Unauthenticated, shown
+from ...errors import InvalidRequest, ReelforgeError, Unauthenticated, shown
 from ...jobs import Job, JobStatus
 from ...service.models import servable
 from ...service.specs import VideoRequest
 from ...service.videos import Submitted, VideoService
 from ..auth import BEARER, creator, reader
 from ..deps import service
+from ..ids import job_id_from_uuid, public_uuid
 from ..forms import parse_fields, read_body, WireModel
 from ..idempotency import idempotency, replay_headers
 from .. import contract
@@ -110,19 +109,16 @@ def _to_request(body: CreateBody, svc: VideoService) -> VideoRequest:
 
 def job_id(public: str) -> str:
     """Our job id from a Vyro video UUID; anything that is not a canonical UUID names no video."""
-    if not _UUID.fullmatch(public):
-        raise JobNotFound(public)
-    return uuid.UUID(public).hex
+    return job_id_from_uuid(public)
 
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 # --- service -> wire -------------------------------------------------------------------------
 
 
 def public_id(job: Job) -> str:
-    return str(uuid.UUID(job.id))
+    return public_uuid(job.id)
 
 
 def iso(ts: float) -> str:
