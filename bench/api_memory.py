@@ -17,10 +17,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,11 +32,7 @@ from reelforge.media.video import encode_mp4
 from reelforge.settings import Settings
 from reelforge.store import JobStore
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from latency import serve, stop  # bench/ is this script's folder, first on sys.path
 
 
 def status_kb(pid: int, field: str) -> int:
@@ -48,26 +40,6 @@ def status_kb(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise KeyError(field)
-
-
-def serve(data_dir: Path, src: Path | None) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REELFORGE_")}
-    env.update({"HF_HUB_OFFLINE": "1", "REELFORGE_LOG_LEVEL": "warning"})
-    if src is not None:
-        env["PYTHONPATH"] = str(src)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reelforge.cli", "serve", "--port", str(port), "--data-dir", str(data_dir),
-         "--workers", "0"], env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("serve did not start")
 
 
 def moving_frames(count: int, width: int, height: int) -> np.ndarray:
@@ -116,7 +88,8 @@ def pixel_limit_png() -> bytes:
 
 def measure(name: str, src: Path | None, load) -> None:
     with tempfile.TemporaryDirectory(prefix="reelforge-mem-") as tmp:
-        proc, url = serve(Path(tmp), src)
+        # The server runs HEAD's code, or the other checkout's src when one is given.
+        proc, url = serve(Path(tmp), workers=0, env={"PYTHONPATH": str(src)} if src is not None else None)
         try:
             statuses = load(url, Path(tmp), proc.pid)
             time.sleep(1.0)
@@ -124,8 +97,7 @@ def measure(name: str, src: Path | None, load) -> None:
             held = status_kb(proc.pid, "VmRSS") / 1024
             print(f"{name}: peak RSS {peak:.0f} MB, RSS after {held:.0f} MB, statuses {statuses}", flush=True)
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(30)
+            stop(proc)
 
 
 def main() -> int:

@@ -35,9 +35,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(data_dir: Path, workers: int) -> tuple[subprocess.Popen, str]:
+def serve(data_dir: Path, workers: int, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """A `reelforge serve` on a free port, once it is ready; ``env`` is added to this environment."""
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "REELFORGE_LOG_LEVEL": "warning"}
+    # Settings come from the flags here, never from a REELFORGE_* left in the shell.
+    base = {k: v for k, v in os.environ.items() if not k.startswith("REELFORGE_")}
+    env = {**base, "HF_HUB_OFFLINE": "1", "REELFORGE_LOG_LEVEL": "warning", **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "reelforge.cli", "serve", "--port", str(port), "--data-dir", str(data_dir),
          "--workers", str(workers)],

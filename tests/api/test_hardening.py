@@ -185,6 +185,11 @@ def test_the_declared_charset_is_honoured(srv):
     assert r.status_code == 400 or r.json()["prompt"] != "un chat é"
     r = post_raw(server, keys, OPENAI, body.encode("utf-8"), "application/json; charset=klingon")
     assert r.status_code == 415 and "klingon" in r.text
+    # A codec Python knows that is not a text encoding is no charset either.
+    r = post_raw(server, keys, OPENAI, body.encode("utf-8"), "application/json; charset=rot13")
+    assert r.status_code == 415 and "rot13" in r.text
+    r = post_raw(server, keys, OPENAI, b"prompt=a+cat", "application/x-www-form-urlencoded; charset=latin-1")
+    assert r.status_code == 415 and "latin-1" in r.text
 
 
 def test_malformed_creates_do_not_use_up_the_rate_limit(srv):

@@ -7,12 +7,12 @@ Uploaded files stay ``UploadFile`` values; every other multipart value is a stri
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
-from typing import Any
-
 import types
 import typing
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 from starlette.datastructures import UploadFile
@@ -73,13 +73,24 @@ def _reject_constant(name: str) -> Any:
     raise InvalidRequest(f"The request body contains {name}, which is not a JSON number; send a finite number.")
 
 
+def _is_utf8(charset: str | None) -> bool:
+    """Whether a declared charset is UTF-8 (absent means UTF-8); UnsupportedContentType if it is no
+    charset Python knows."""
+    if charset is None:
+        return True
+    try:
+        return codecs.lookup(charset).name == "utf-8"
+    except LookupError:
+        raise UnsupportedContentType(f"Unknown charset {shown(charset)}; send UTF-8.") from None
+
+
 def _decode_json(raw: bytes, charset: str | None) -> Any:
-    if charset is not None and charset.replace("-", "").replace("_", "") not in ("utf8",):
+    if not _is_utf8(charset):
         # Honour the declared charset rather than reading every body as UTF-8.
         try:
             raw = raw.decode(charset)
-        except LookupError:
-            raise UnsupportedContentType(f"Unknown charset {shown(charset)}; send UTF-8 JSON.") from None
+        except LookupError:  # a codec that is not a text encoding (rot13, base64...)
+            raise UnsupportedContentType(f"Unsupported charset {shown(charset)}; send UTF-8 JSON.") from None
         except UnicodeDecodeError:
             raise InvalidRequest(f"The request body is not valid {charset} text.") from None
     try:
@@ -129,7 +140,7 @@ async def read_body(request: Request, *, max_bytes: int) -> dict[str, Any]:
     params = dict(p.strip().split("=", 1) for p in content_type.split(";")[1:] if "=" in p)
     charset = params.get("charset", "").strip('"').strip().lower() or None
     if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        if charset is not None and charset.replace("-", "") != "utf8":
+        if not _is_utf8(charset):
             raise UnsupportedContentType(f"Unsupported charset {shown(charset)} for {ctype}; send UTF-8.")
         # max_part_size bounds in-memory (non-file) fields such as a data URL in input_reference[image_url].
         form = await request.form(max_files=8, max_fields=200, max_part_size=max_bytes)

@@ -16,8 +16,8 @@ A folder holds a model when it is a diffusers pipeline: ``from_pretrained`` star
 ``model_index.json``, so a folder without it (e.g. a half-copied download) is not one, whatever
 else it holds.
 
-LoRAs: ``<models_dir>/loras/<name>`` (a file or a diffusers folder), the same with ``.safetensors``
-added, or an absolute path.
+LoRAs: ``<models_dir>/loras/<name>`` (a file or a diffusers folder), or the same with ``.safetensors``
+added; a LoRA is named, never given as a path (``is_lora_name``).
 """
 
 from __future__ import annotations

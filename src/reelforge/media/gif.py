@@ -28,6 +28,8 @@ from pathlib import Path
 import av
 from PIL import Image
 
+from .images import fit_within
+
 MAX_SIDE = 480
 # GIF stores frame delays in centiseconds and browsers clamp delays under 20 ms to ~100 ms; 15 fps
 # is smooth enough for a preview and halves a 30 fps video.
@@ -53,9 +55,8 @@ def gif_from_mp4(source: bytes | Path) -> bytes:
                     continue
                 if len(frames) == MAX_FRAMES:
                     break
-                scale = min(1.0, MAX_SIDE / max(frame.width, frame.height))
-                rgb = frame.to_image(width=max(1, round(frame.width * scale)),
-                                     height=max(1, round(frame.height * scale)), interpolation="AREA")
+                width, height = fit_within(frame.width, frame.height, MAX_SIDE)
+                rgb = frame.to_image(width=width, height=height, interpolation="AREA")
                 frames.append(rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE))
     except av.FFmpegError as exc:
         # The message only: PyAV appends the file object's repr, a heap address.

@@ -15,7 +15,7 @@ from PIL import Image
 from reelforge.media.video import check_frames, resize_frame
 
 
-def _fit_within(width: int, height: int, max_side: int) -> tuple[int, int]:
+def fit_within(width: int, height: int, max_side: int) -> tuple[int, int]:
     """Scale (width, height) so the longer side is at most ``max_side``, keeping the aspect ratio."""
     if max_side < 1:
         raise ValueError(f"max_side must be positive; got {max_side}")
@@ -39,7 +39,7 @@ def thumbnail_webp(
     check_frames(frames)
     frame = frames[len(frames) // 2]
     width, height = size if size is not None else (frame.shape[1], frame.shape[0])
-    width, height = _fit_within(width, height, max_side)
+    width, height = fit_within(width, height, max_side)
     image = Image.fromarray(resize_frame(frame, width, height))
     buffer = io.BytesIO()
     # method=4 is Pillow's default speed/size trade-off; 6 is several times slower for a few percent.

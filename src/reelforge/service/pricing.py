@@ -35,16 +35,16 @@ def _tier_rate(entry: ModelEntry, size: str) -> tuple[float, bool]:
     return float(table.get("default", DEFAULT_CREDITS_PER_SECOND)), False
 
 
-def credits_per_second(entry: ModelEntry, size: str, fps: int | None = None) -> float:
-    """What one second of video at ``size`` and ``fps`` (default: the model's native rate) costs."""
+def credits_per_second(entry: ModelEntry, size: str) -> float:
+    """What one second of video at ``size`` costs, at the model's native frame rate."""
     rate, tiered = _tier_rate(entry, size)
     width, height = parse_size(size)
     default_w, default_h = parse_size(entry.default_size)
     pixel_factor = 1.0 if tiered else (width * height) / (default_w * default_h)
-    return rate * pixel_factor * (fps or entry.fps) / entry.fps
+    return rate * pixel_factor
 
 
 def price(entry: ModelEntry, spec: JobSpec) -> int:
-    """Credits for the job ``spec`` describes, rounded up (as Syllaby bills), never 0."""
-    per_second = credits_per_second(entry, spec.size, spec.fps)
-    return max(1, math.ceil(per_second * spec.num_frames / spec.fps - 1e-9))
+    """Credits for the job ``spec`` describes, rounded up (as Syllaby bills), never 0. The frames
+    count at the native rate, so a higher fps costs more only through the frames it adds."""
+    return max(1, math.ceil(credits_per_second(entry, spec.size) * spec.num_frames / entry.fps - 1e-9))
