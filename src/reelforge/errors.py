@@ -178,6 +178,12 @@ class GenerationFailed(ReelforgeError):
     code = "generation_failed"
 
 
+class WaitTimeout(ReelforgeError):
+    """A synchronous create waited longer than it may for its video (HTTP 504)."""
+
+    code = "timeout"
+
+
 class ModelUnavailable(ReelforgeError):
     """The model's weights are not where reelforge looked; the message says where and how to get them."""
 

@@ -33,6 +33,20 @@ class Task(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class Adjustment:
+    """A value the service changed to fit the model that runs (``service.fitting``): the wire field
+    the caller used, what it asked, what is used (None: dropped) and why. Every one is reported."""
+
+    field: str
+    asked: Any
+    used: Any
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """A generation request after validation against the catalog: every value is the one that will be used."""
 
@@ -66,6 +80,8 @@ class JobSpec:
     title: str | None = None
     # Settings only the submitting surface reads back (Novita's response_video_type and webhook).
     extras: dict[str, Any] = field(default_factory=dict, hash=False)
+    # What fitting changed from the request, the stand-in model first when one runs (never silent).
+    adjustments: tuple[Adjustment, ...] = field(default=(), hash=False)
 
     @property
     def size(self) -> str:
@@ -84,6 +100,7 @@ class JobSpec:
         # JSON has no tuples; the spec is frozen and compared, so restore them.
         kw["segments"] = tuple((p, int(n)) for p, n in kw.get("segments", ()))
         kw["loras"] = tuple((name, float(w)) for name, w in kw.get("loras", ()))
+        kw["adjustments"] = tuple(Adjustment(**a) for a in kw.get("adjustments", ()))
         return cls(**kw)
 
     def replace(self, **changes: Any) -> "JobSpec":

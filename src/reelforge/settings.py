@@ -42,6 +42,16 @@ def base_url(v: str) -> str:
     return v
 
 
+SUBSTITUTE_POLICIES = ("builtin", "off")
+
+
+def substitute_policy(v: str) -> str:
+    v = v.strip().lower()
+    if v not in SUBSTITUTE_POLICIES:
+        raise ValueError(f"expected one of {', '.join(SUBSTITUTE_POLICIES)}, got {v!r}")
+    return v
+
+
 def _csv(v: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in v.split(",") if item.strip())
 
@@ -67,6 +77,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("models_dir", "", "Where local model weights live; empty means DATA_DIR/models."),
     Setting("workers", 1, "Worker processes `serve` starts (0: API only; run `reelforge worker` elsewhere).", int),
     Setting("default_model", "reelforge-tiny", "Model used when a request names none."),
+    Setting("substitute_models", "builtin", "What a request for a model whose weights are not installed here gets. "
+            "`builtin`: the default model runs instead (the first installed one that can take the request's "
+            "frames), and the response names it and every parameter it could not honour. `off`: the request "
+            "is refused at submission, naming where reelforge looked and the `reelforge pull` command.",
+            substitute_policy),
     Setting("catalog", "", "A TOML file adding models, aliases, local weight paths and pricing to the catalog."),
     Setting("lease_seconds", 30.0, "How long a claim lasts without a heartbeat before the job is requeued.", float),
     Setting("max_attempts", 3, "Attempts per job before an expired lease fails it.", int),

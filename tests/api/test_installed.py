@@ -12,11 +12,13 @@ import openai
 import pytest
 from openai import OpenAI
 
+from reelforge.catalog import Catalog
+from reelforge.catalog.weights import MARKER
 from reelforge.cli import main as cli
 from reelforge.store import AccountStore, JobStore
 from tests.live import LiveServer
 
-LORA_MODEL = "animatediff-v1-5-2"  # the catalog entry that takes LoRAs (its weights are not here)
+LORA_MODEL = "animatediff-v1-5-2"  # the catalog entry that takes LoRAs
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +27,12 @@ def rig(tmp_path_factory):
     models = data / "models"
     (models / "loras" / "folder-lora").mkdir(parents=True)
     (models / "loras" / "detail-tweaker.safetensors").write_bytes(b"\0" * 16)  # submission only checks the name
+    # LoRAs are checked for the model that runs, so LORA_MODEL must count as installed, or a stand-in
+    # without LoRA support would run and drop them (tests/api/test_substitution.py). With no worker
+    # here nothing loads it, so a folder holding diffusers' marker file is enough.
+    weights = models / Catalog().resolve(LORA_MODEL).source
+    weights.mkdir(parents=True)
+    (weights / MARKER).write_text("{}")
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         assert cli(["keys", "create", "--data-dir", str(data), "--name", "ann", "--credits", "100",

@@ -37,7 +37,7 @@ OPEN_PATHS = frozenset({"/healthz"})
 # Response headers a cross-origin page may read: rate limits, retry hints, replays, balances, polling.
 EXPOSED_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "RateLimit-Policy", "RateLimit",
                    "Retry-After", "retry-after-ms", "x-should-retry", "openai-poll-after-ms", "Idempotent-Replayed",
-                   "x-remaining-credits", "x-credits-consumed")
+                   "x-remaining-credits", "x-credits-consumed", "Reelforge-Adjustments")
 
 
 def _quoted(value: str) -> str:

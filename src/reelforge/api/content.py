@@ -5,18 +5,13 @@ from __future__ import annotations
 
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from ..artifacts.base import ArtifactStore
-from ..service.videos import Content
+from ..service.videos import Content, VideoService
 
 
-def artifact_response(artifacts: ArtifactStore, content: Content) -> Response:
-    path = artifacts.local_path(content.key)
+def artifact_response(svc: VideoService, content: Content) -> Response:
     headers = {"Content-Disposition": f'inline; filename="{content.filename}"'}
-    if path is not None:
+    if content.path is not None:
         # Starlette's FileResponse answers Range requests (206, multipart ranges, 416) itself.
-        return FileResponse(path, media_type=content.media_type, headers=headers)
-    size = artifacts.size(content.key)
-    headers["Content-Length"] = str(size)
-    return StreamingResponse(
-        artifacts.iter_range(content.key, 0, size - 1), media_type=content.media_type, headers=headers
-    )
+        return FileResponse(content.path, media_type=content.media_type, headers=headers)
+    headers["Content-Length"] = str(content.size)
+    return StreamingResponse(svc.iter_content(content), media_type=content.media_type, headers=headers)

@@ -39,6 +39,7 @@ STATUS: tuple[tuple[type[e.ReelforgeError], int], ...] = (
     (e.NotFound, 404),
     (e.Conflict, 409),
     (e.Unavailable, 503),
+    (e.WaitTimeout, 504),
 )
 
 Renderer = Callable[[Request, e.ReelforgeError, int], Response]

@@ -134,7 +134,10 @@ def check_text(value: Any, path: list[Any] | None = None, depth: int = 0) -> Non
             check_text(item, path + [i], depth + 1)
 
 
-async def read_body(request: Request, *, max_bytes: int) -> dict[str, Any]:
+async def read_body(request: Request) -> dict[str, Any]:
+    """The body as a dict, whatever its type. The server's upload cap bounds what is read, and the
+    middleware (api.limits) has refused a longer declared body before this runs."""
+    max_bytes = request.app.state.settings.max_upload_bytes
     content_type = request.headers.get("content-type", "")
     ctype = content_type.split(";")[0].strip().lower()
     params = dict(p.strip().split("=", 1) for p in content_type.split(";")[1:] if "=" in p)

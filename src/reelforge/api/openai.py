@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict
 
 from ..accounts import Account
 from ..errors import InsufficientCredits, InvalidRequest, JobNotFound, RateLimited, ReelforgeError
 from ..jobs import Job, JobStatus
-from ..media.inputs import parse_data_url
-from ..media.urlfetch import fetch_url
 from ..service.models import Installed
 from ..service.specs import VideoRequest
 from ..service.videos import Submitted, VideoService
@@ -22,9 +20,10 @@ from . import contract
 from .content import artifact_response
 from .auth import creator, reader
 from .deps import service
-from .idempotency import idempotency, replay_headers
+from .adjustments import adjustments, created_headers
+from .idempotency import idempotency
 from .forms import WireModel, is_upload, parse_fields, read_body
-from .openai_schemas import (CreateVideoForm, ErrorEnvelope, ModelList, ModelObject, Video, VideoDeleted,
+from .openai_schemas import (CreateVideoBody, CreateVideoForm, ErrorEnvelope, ModelList, ModelObject, Video, VideoDeleted,
                              VideoList)
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -34,51 +33,6 @@ POLL_AFTER_MS = "1000"
 
 
 # --- wire -> service -------------------------------------------------------------------------
-
-
-class PromptSegment(WireModel):
-    prompt: str
-    frames: int
-
-
-class LoraRef(WireModel):
-    name: str
-    strength: float = 1.0
-
-
-# The JSON forms of an input image; a multipart upload is the third (CreateVideoForm).
-_IMAGE_REFERENCE = WithJsonSchema({"anyOf": [
-    {"type": "object", "properties": {"image_url": {"type": "string", "description": "An http(s) or data: URL."},
-                                      "file_id": {"type": "string", "description": "Not supported here."}}},
-    {"type": "string", "description": "An image URL or data URL."},
-    {"type": "null"},
-]})
-
-
-class CreateVideoBody(WireModel):
-    """POST /v1/videos. Multipart sends every value as a string, so numbers are parsed leniently."""
-
-    model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
-
-    prompt: str
-    # Names and menu values are short; the caps keep a huge value out of the service and its errors.
-    model: str | None = Field(None, max_length=200)
-    seconds: int | None = None
-    size: str | None = Field(None, max_length=32)
-    input_reference: Annotated[Any, _IMAGE_REFERENCE] = None
-    # Extensions (not in OpenAI's API): echoed back on the Video object with the values used.
-    negative_prompt: str | None = None
-    seed: int | None = None
-    num_inference_steps: int | None = None
-    guidance_scale: float | None = None
-    fps: int | None = None
-    num_frames: int | None = None
-    style: str | None = Field(None, max_length=64)
-    prompts: list[PromptSegment] | None = None
-    loras: list[LoraRef] | None = None
-    last_frame: Annotated[Any, _IMAGE_REFERENCE] = None
-    options: dict[str, float] = {}
-    resize_method: str | None = Field(None, max_length=64)
 
 
 class RemixBody(WireModel):
@@ -91,22 +45,17 @@ def _parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
                         missing_code="missing_required_parameter", invalid="Invalid value {value} for '{param}': {msg}.")
 
 
-def _read_reference(ref: Any, max_bytes: int, fetch_timeout: float, param: str = "input_reference",
-                    allow_hosts: frozenset[str] = frozenset()) -> bytes | None:
-    """input_reference: an uploaded file, {"image_url": URL or data URL}, or (leniently) the URL string itself."""
+def _reference(ref: Any, svc: VideoService, param: str) -> bytes | None:
+    """input_reference: an uploaded file, {"image_url": URL or data URL}, or (leniently) the URL string itself.
+    Blocking (it may fetch a URL)."""
     if ref is None or ref == "":
         return None
     if is_upload(ref):
-        data = ref.file.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise InvalidRequest(f"{param} is larger than {max_bytes} bytes.", param=param, code="payload_too_large")
-        return data
+        return ref.file.read()  # read_body's cap bounds the whole form, this file included
     if isinstance(ref, str):
         ref = {"image_url": ref}
     if not isinstance(ref, dict):
-        raise InvalidRequest(
-            f"Invalid {param}: expected a file upload or an object with 'image_url'.", param=param
-        )
+        raise InvalidRequest(f"Invalid {param}: expected a file upload or an object with 'image_url'.", param=param)
     if ref.get("file_id"):
         raise InvalidRequest(
             f"{param}.file_id is not supported by this server (it has no Files API); "
@@ -116,23 +65,17 @@ def _read_reference(ref: Any, max_bytes: int, fetch_timeout: float, param: str =
     url = ref.get("image_url")
     if not isinstance(url, str) or not url:
         raise InvalidRequest(f"{param} needs exactly one of 'image_url' or a file.", param=param)
-    param = f"{param}.image_url"
-    if url.startswith("data:"):
-        return parse_data_url(url, param=param, max_bytes=max_bytes)
-    return fetch_url(url, param=param, max_bytes=max_bytes, timeout=fetch_timeout, allow_hosts=allow_hosts)
+    return svc.fetch_image(url, param=f"{param}.image_url", base64_ok=False)
 
 
-def _to_request(body: CreateVideoBody, settings) -> VideoRequest:
-    image = _read_reference(body.input_reference, settings.max_upload_bytes, settings.fetch_timeout,
-                            allow_hosts=settings.allow_hosts)
-    last = _read_reference(body.last_frame, settings.max_upload_bytes, settings.fetch_timeout, param="last_frame",
-                           allow_hosts=settings.allow_hosts)
+def _to_request(body: CreateVideoBody, svc: VideoService) -> VideoRequest:
     fields = body.model_dump(exclude={"input_reference", "last_frame", "prompts", "loras"})
     return VideoRequest(
-        image=image, image_param="input_reference", last_image=last, last_image_param="last_frame",
+        image=_reference(body.input_reference, svc, "input_reference"), image_param="input_reference",
+        last_image=_reference(body.last_frame, svc, "last_frame"), last_image_param="last_frame",
         segments=[(p.prompt, p.frames) for p in body.prompts] if body.prompts else None,
         loras=[(lora.name, lora.strength) for lora in body.loras] if body.loras else None,
-        **fields,
+        params={"segments": "prompts"}, **fields,
     )
 
 
@@ -183,6 +126,8 @@ def render_video(job: Job, expires_after: int = 0) -> dict[str, Any]:
         "loras": [{"name": n, "strength": w} for n, w in spec.loras] or None,
         "options": spec.options or None,
         "resize_method": spec.resize_method if spec.input_image else None,
+        # What fitting changed, the stand-in model first (also in the Reelforge-Adjustments header).
+        "adjustments": adjustments(job),
     }
 
 
@@ -209,15 +154,15 @@ _CREATE_BODY = contract.extra(contract.body(CreateVideoBody, multipart=CreateVid
 
 @router.post("/videos", summary="Create a video", responses={**_VIDEO, **_CREATE_ERRORS}, openapi_extra=_CREATE_BODY)
 async def create_video(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(creator())):
-    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    data = await read_body(request)
     body = _parse(CreateVideoBody, data)
     idem = idempotency(request, "openai:create", data)
 
     def submit() -> Submitted:
-        return svc.submit(_to_request(body, svc.settings), account=acct, surface=SURFACE, idempotency=idem)
+        return svc.submit(_to_request(body, svc), account=acct, surface=SURFACE, idempotency=idem)
 
     done = await run_in_threadpool(submit)
-    return _video_response(request, done.job, replay_headers(done.replayed))
+    return _video_response(request, done.job, created_headers(done))
 
 
 @router.get("/videos", summary="List videos", responses={200: contract.ok(VideoList), **_READ_ERRORS},
@@ -267,12 +212,12 @@ def cancel_video(request: Request, video_id: str, svc: VideoService = Depends(se
 async def remix_video(
     request: Request, video_id: str, svc: VideoService = Depends(service), acct: Account = Depends(creator())
 ):
-    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    data = await read_body(request)
     body = _parse(RemixBody, data)
     idem = idempotency(request, f"openai:remix:{video_id}", data)
     done = await run_in_threadpool(svc.remix, job_id(video_id), body.prompt, account=acct, surface=SURFACE,
                                    idempotency=idem)
-    return _video_response(request, done.job, replay_headers(done.replayed))
+    return _video_response(request, done.job, created_headers(done))
 
 
 @router.get("/videos/{video_id}/content", summary="Download the video, its thumbnail or its spritesheet",
@@ -287,7 +232,7 @@ def video_content(
     acct: Account = Depends(reader()),
 ) -> Response:
     content = svc.content(job_id(video_id), variant, account=acct.id)
-    return artifact_response(svc.artifacts, content)
+    return artifact_response(svc, content)
 
 
 def _model_object(model: Installed) -> dict[str, Any]:

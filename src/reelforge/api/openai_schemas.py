@@ -1,12 +1,15 @@
-"""What the OpenAI Videos surface answers (API-COMPAT.md §2), as pydantic models for the OpenAPI
+"""The OpenAI Videos dialect's wire schemas (API-COMPAT.md §2): the create body, and as pydantic models for the OpenAPI
 document: the Video object and its list, the model objects, the multipart create form and the error
 envelope. ``openai.render_video`` and ``openai._model_object`` build exactly these shapes."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+
+from .adjustments import AdjustmentOut
+from .forms import WireModel
 
 
 class VideoError(BaseModel):
@@ -51,6 +54,7 @@ class Video(BaseModel):
     loras: list[LoraOut] | None
     options: dict[str, float] | None
     resize_method: str | None
+    adjustments: list[AdjustmentOut]
 
 
 class VideoList(BaseModel):
@@ -138,24 +142,61 @@ class ModelList(BaseModel):
     data: list[ModelObject]
 
 
-class CreateVideoForm(BaseModel):
-    """POST /v1/videos as multipart/form-data, the way the OpenAI SDKs send it when an image is
-    uploaded. Nested extensions (prompts, loras, options) travel as bracket keys, or in JSON."""
+class PromptSegment(WireModel):
+    prompt: str
+    frames: int
+
+
+class LoraRef(WireModel):
+    name: str
+    strength: float = 1.0
+
+
+# The JSON forms of an input image; a multipart upload is the third (CreateVideoForm).
+_IMAGE_REFERENCE = WithJsonSchema({"anyOf": [
+    {"type": "object", "properties": {"image_url": {"type": "string", "description": "An http(s) or data: URL."},
+                                      "file_id": {"type": "string", "description": "Not supported here."}}},
+    {"type": "string", "description": "An image URL or data URL."},
+    {"type": "null"},
+]})
+
+
+class CreateVideoBody(WireModel):
+    """POST /v1/videos. Multipart sends every value as a string, so numbers are parsed leniently."""
+
+    model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
 
     prompt: str
-    model: str | None = None
+    # Names and menu values are short; the caps keep a huge value out of the service and its errors.
+    model: str | None = Field(None, max_length=200)
     seconds: int | None = None
-    size: str | None = None
-    input_reference: bytes | None = Field(None, description="The first frame, as an image file.")
-    last_frame: bytes | None = Field(None, description="The last frame, for models that take keyframes.")
+    size: str | None = Field(None, max_length=32)
+    input_reference: Annotated[Any, _IMAGE_REFERENCE] = None
+    # Extensions (not in OpenAI's API): echoed back on the Video object with the values used.
     negative_prompt: str | None = None
     seed: int | None = None
     num_inference_steps: int | None = None
     guidance_scale: float | None = None
     fps: int | None = None
     num_frames: int | None = None
-    style: str | None = None
-    resize_method: str | None = None
+    style: str | None = Field(None, max_length=64)
+    prompts: list[PromptSegment] | None = None
+    loras: list[LoraRef] | None = None
+    last_frame: Annotated[Any, _IMAGE_REFERENCE] = None
+    options: dict[str, float] = {}
+    resize_method: str | None = Field(None, max_length=64)
+
+
+# POST /v1/videos as multipart/form-data, the way the OpenAI SDKs send it when an image is uploaded:
+# CreateVideoBody's fields, with the images as files. Nested extensions (prompts, loras, options)
+# travel as bracket keys, or in JSON.
+CreateVideoForm = create_model(
+    "CreateVideoForm",
+    **{name: (f.annotation, f) for name, f in CreateVideoBody.model_fields.items()
+       if name not in ("input_reference", "last_frame", "prompts", "loras", "options")},
+    input_reference=(bytes | None, Field(None, description="The first frame, as an image file.")),
+    last_frame=(bytes | None, Field(None, description="The last frame, for models that take keyframes.")),
+)
 
 
 class ErrorDetail(BaseModel):

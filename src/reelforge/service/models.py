@@ -4,8 +4,8 @@ Where weights and LoRAs live is ``catalog.weights``' rule (the engine loads from
 
 Vendor names (``fast-svd``, ``svd``, ``veo-3-fast``, ``pixverse/v5/text-to-video``, an SD checkpoint
 file) resolve through catalog aliases to real model families. Until someone installs that model's
-weights, a request for it runs on the catalog's default (built-in) model instead, so every vendor's
-documented example works on a fresh machine; the job records the model that really ran.
+weights, the ``substitute_models`` policy decides: a disclosed stand-in runs (the default, so every
+vendor's documented example works on a fresh machine), or the request is refused at submission.
 A LoRA a request names must be a file here, or the request is refused at submission.
 Torch-free: it only looks at files.
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 from ..catalog import Catalog, ModelEntry
 from ..catalog.weights import Location, find_lora, locate, lora_not_found
 from ..errors import InvalidRequest
+from ..jobs import Adjustment, Task
 from .pricing import credits_per_second
 
 
@@ -35,21 +36,33 @@ def installed(entry: ModelEntry, models_dir: Path) -> Installed:
     return Installed(entry, locate(entry, models_dir), {s: credits_per_second(entry, s) for s in entry.sizes})
 
 
-def servable(catalog: Catalog, name: str | None, models_dir: Path, *, param: str = "model",
-             keyframes: bool = False) -> ModelEntry:
-    """The entry ``name`` resolves to, or the default model while that entry's weights are absent.
-    Unknown names raise ModelNotFound, listing the names that exist.
+def serving(catalog: Catalog, name: str | None, models_dir: Path, *, policy: str, param: str = "model",
+            asked: object = None, image: bool = False, keyframes: bool = False) -> tuple[ModelEntry, Adjustment | None]:
+    """The model that will run a request for ``name``, and the adjustment that says so when it is a
+    stand-in. Unknown names raise ModelNotFound, listing the names that exist.
 
-    ``keyframes``: the request has a last frame. If the default model cannot take one (the built-in
-    model continues a first frame only), the stand-in is the first installed model that can, so a
-    vendor's first+last-frame example still runs on a fresh machine (on a random-weight model)."""
+    While the named model's weights are absent, ``policy`` decides (the ``substitute_models`` setting):
+    ``off`` refuses the request here, naming where reelforge looked and how to install the weights;
+    ``builtin`` runs the catalog's default model instead or, when that one cannot take the request's
+    frames (``image``: a first frame, ``keyframes``: a last one too), the first installed model that can,
+    so a vendor's documented example still runs on a fresh machine."""
     entry = catalog.resolve(name, param=param)
-    if locate(entry, models_dir).installed:
-        return entry
+    where = locate(entry, models_dir)
+    if where.installed:
+        return entry, None
+    if policy == "off":
+        raise InvalidRequest(f"Model '{entry.id}' is not installed here, and model substitution is off: "
+                             f"{where.message}", param=param, code="model_not_installed")
+
+    def fits(e: ModelEntry) -> bool:
+        return (not image or Task.I2V in e.tasks) and (not keyframes or e.keyframes)
+
     default = catalog.resolve(None)
-    if keyframes and not default.keyframes:
-        return next((e for e in catalog if e.keyframes and locate(e, models_dir).installed), default)
-    return default
+    stand_in = default if fits(default) else next(
+        (e for e in catalog if fits(e) and locate(e, models_dir).installed), default)
+    reason = (f"the weights of '{entry.id}' are not installed here ({where.looked}), so the stand-in "
+              f"'{stand_in.id}' ran instead (substitute_models = builtin). {where.hint}").strip()
+    return stand_in, Adjustment(param, name if asked is None else asked, stand_in.id, reason)
 
 
 def check_loras(loras: tuple[tuple[str, float], ...], models_dir: Path) -> None:

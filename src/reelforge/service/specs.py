@@ -30,10 +30,21 @@ MAX_ASPECT = 21 / 9
 
 @dataclass
 class VideoRequest:
-    """A create request as any surface understands it, after wire parsing and before validation."""
+    """A create request as any dialect understands it, after wire parsing and before validation.
+
+    ``fit``: the values come from a vendor's menu, not ours, so the service may move each to the
+    nearest one the model offers (``service.fitting``), reporting every change. Without it (the
+    OpenAI dialect, whose values are ours) a value the model lacks is refused, unless a stand-in
+    model runs, which is always fitted. ``params`` names the wire field a service field came from
+    (``{"num_frames": "frames"}``), so adjustments and errors name what the caller sent.
+    """
 
     prompt: str
     model: str | None = None
+    model_param: str = "model"
+    # What the caller sent for the model, where a dialect maps it to a catalog name (Segmind's frames=14 -> "svd").
+    model_asked: Any = None
+    fit: bool = False
     seconds: int | None = None
     size: str | None = None
     negative_prompt: str | None = None
@@ -54,6 +65,24 @@ class VideoRequest:
     resize_method: str | None = None
     title: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # A frame shape instead of ``size`` (vendor menus): "W:H", and the short side in pixels (720 for
+    # "720p"). A short side without an aspect ratio takes the input image's.
+    aspect_ratio: str | None = None
+    short_side: int | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    # Vendor fields no model here has (name -> (value, why)): reported as dropped, never silent.
+    unsupported: dict[str, tuple[Any, str]] = field(default_factory=dict)
+
+    def wire(self, name: str | None) -> str | None:
+        """The caller's name for service field ``name`` (``segments[1].frames`` -> ``prompts[1].frames``)."""
+        if name is None:
+            return None
+        head, sep, rest = name.partition("[") if "[" in name else name.partition(".")
+        if name in self.params:
+            return self.params[name]
+        if head in self.params and sep:
+            return self.params[head] + sep + rest
+        return name
 
 
 def check_prompt(value: str | None, param: str, *, required: bool) -> str | None:

@@ -5,22 +5,29 @@ Every surface calls these; none of them knows HTTP or imports torch.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import secrets
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..accounts import Account, RateState
 from ..artifacts import open_artifacts
 from ..artifacts.base import ArtifactStore
-from ..catalog import Catalog
-from ..errors import Conflict, InvalidRequest, Unavailable, describe, shown
+from ..catalog import Catalog, ModelEntry
+from ..errors import Conflict, GenerationFailed, InvalidRequest, Unavailable, WaitTimeout, describe, shown
 from ..jobs import Job, JobSpec, JobStatus
 from ..media.gif import gif_from_mp4
 from ..media.inputs import read_input_image
 from ..settings import Settings
 from ..store import AccountStore, JobStore, Page
 from .derived import ensure_derived
-from .models import Installed, check_loras, installed
-from .pricing import price
+from .fitting import fit
+from .images import read_image
+from .models import Installed, check_loras, installed, serving
+from .pricing import credits_per_second, price
 from .specs import VideoRequest, build_spec, check_prompt
 
 VARIANTS = {
@@ -39,6 +46,21 @@ class Content:
     key: str
     media_type: str
     filename: str
+    size: int
+    path: Path | None  # the file itself where the artifact store is a local folder
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a create would make: the model that runs, the fitted spec (with its adjustments) and its price."""
+
+    entry: ModelEntry
+    spec: JobSpec
+    price: int
+
+    @property
+    def credits_per_second(self) -> float:
+        return credits_per_second(self.entry, self.spec.size)
 
 
 @dataclass(frozen=True)
@@ -109,8 +131,27 @@ class VideoService:
 
     # --- videos -------------------------------------------------------------------------------
 
-    def estimate(self, spec: JobSpec) -> int:
-        return price(self.catalog.resolve(spec.model), spec)
+    def plan(self, req: VideoRequest, *, image_size: tuple[int, int] | None = None) -> Plan:
+        """The one path from a request to a spec: the model that serves it (a stand-in, or a refusal,
+        while its weights are absent), the request fitted to that model, then every rule checked.
+        ``image_size`` is the decoded first frame's (width, height), when there is one. Errors name
+        the wire field the caller sent (``VideoRequest.params``)."""
+        try:
+            entry, stand_in = serving(
+                self.catalog, req.model, self.settings.models_path, policy=self.settings.substitute_models,
+                param=req.model_param, asked=req.model_asked, image=req.image is not None, keyframes=req.last_image is not None)
+            fitted, adjustments = fit(entry, req, image_size=image_size, stand_in=stand_in is not None)
+            spec = build_spec(self.catalog, dataclasses.replace(fitted, model=entry.id), image_size=image_size)
+            check_loras(spec.loras, self.settings.models_path)
+        except InvalidRequest as exc:
+            exc.param = req.wire(exc.param)
+            raise
+        spec = spec.replace(adjustments=(stand_in,) * (stand_in is not None) + tuple(adjustments))
+        return Plan(entry, spec, price(entry, spec))
+
+    def quote(self, req: VideoRequest, account: Account) -> int:
+        """What creating ``req`` would charge ``account`` (the estimate routes); 0 when unmetered."""
+        return self.plan(req).price if account.metered else 0
 
     def models(self) -> list[Installed]:
         """Every catalog model, with where its weights are and its prices. Looked up on each call, so
@@ -128,13 +169,13 @@ class VideoService:
             # leaves nothing behind. The first frame's size can decide the video's (resize_method).
             first = self._decode(req.image, req.image_param)
             last = self._decode(req.last_image, req.last_image_param)
-            spec = build_spec(self.catalog, req, image_size=first.size if first is not None else None)
-            check_loras(spec.loras, self.settings.models_path)
+            plan = self.plan(req, image_size=first.size if first is not None else None)
+            spec = plan.spec
             if first is not None:
                 spec = spec.replace(input_image=self._store_image(first.png))
             if last is not None:
                 spec = spec.replace(last_image=self._store_image(last.png))
-            return self._create(spec, account, surface, idempotency)
+            return self._create(spec, plan.price, account, surface, idempotency)
 
         return self._once(account, idempotency, make)
 
@@ -151,7 +192,8 @@ class VideoService:
                 spec = spec.replace(input_image=self._store_image(self.artifacts.get_bytes(spec.input_image)))
             if spec.last_image:
                 spec = spec.replace(last_image=self._store_image(self.artifacts.get_bytes(spec.last_image)))
-            return self._create(spec, account, surface, idempotency, remixed_from=source.id)
+            charge = price(self.catalog.resolve(spec.model), spec)
+            return self._create(spec, charge, account, surface, idempotency, remixed_from=source.id)
 
         return self._once(account, idempotency, make)
 
@@ -169,9 +211,9 @@ class VideoService:
             self.accounts.unreserve(account.id, i.route, i.key)
             raise
 
-    def _create(self, spec: JobSpec, account: Account, surface: str, idempotency: Idempotency | None,
+    def _create(self, spec: JobSpec, charge: int, account: Account, surface: str, idempotency: Idempotency | None,
                 remixed_from: str | None = None) -> Job:
-        charge = self.estimate(spec) if account.metered else 0
+        charge = charge if account.metered else 0
         try:
             return self.store.create(
                 spec, account=account.id, surface=surface, max_attempts=self.settings.max_attempts,
@@ -183,6 +225,11 @@ class VideoService:
                 if key:
                     self.artifacts.delete(key)
             raise
+
+    def fetch_image(self, value: object, *, param: str, base64_ok: bool = True) -> bytes:
+        """An input image as a dialect sends it: a URL (fetched under the SSRF rules), a data URL, or
+        bare base64 where ``base64_ok``. Blocking (it may fetch): call it from a worker thread."""
+        return read_image(value, self.settings, param=param, base64_ok=base64_ok)
 
     def _decode(self, data: bytes | None, param: str):
         if data is None:
@@ -202,6 +249,22 @@ class VideoService:
     def get_by_seq(self, seq: int, *, account: str) -> Job:
         """The job with this integer id (what Syllaby shows); missing and foreign read alike."""
         return self.store.get_by_seq(seq, account)
+
+    async def wait(self, job_id: str, *, account: str, timeout: float, poll: float = 0.25) -> Job:
+        """The job once it completed, for synchronous creates. A failed job raises GenerationFailed.
+        Past ``timeout`` the job is cancelled (which refunds it), since a synchronous caller holds no
+        id to collect it with later, and WaitTimeout says so."""
+        deadline = time.monotonic() + timeout
+        job = await asyncio.to_thread(self.get, job_id, account=account)
+        while not job.finished:
+            if time.monotonic() > deadline:
+                await asyncio.to_thread(self.cancel, job_id, account=account)
+                raise WaitTimeout(f"The video was not ready within {timeout:.0f} s; it was cancelled.")
+            await asyncio.sleep(poll)
+            job = await asyncio.to_thread(self.get, job_id, account=account)
+        if job.status is not JobStatus.COMPLETED:
+            raise GenerationFailed(job.error.message if job.error else f"The video {job.status.value}.")
+        return job
 
     def list(self, *, account: str, after: str | None, limit: int, order: str) -> Page:
         if not 1 <= limit <= 100:
@@ -238,5 +301,13 @@ class VideoService:
             key = f"jobs/{job.id}/{filename}"
             ensure_derived(self.artifacts, key, job.result["artifacts"]["video"], DERIVED[variant],
                            what=f"Video {shown(job_id)} has no {variant}")
-            return Content(key=key, media_type=media_type, filename=filename)
-        return Content(key=job.result["artifacts"][variant], media_type=media_type, filename=filename)
+        else:
+            key = job.result["artifacts"][variant]
+        return Content(key=key, media_type=media_type, filename=filename, size=self.artifacts.size(key),
+                       path=self.artifacts.local_path(key))
+
+    def content_bytes(self, content: Content) -> bytes:
+        return self.artifacts.get_bytes(content.key)
+
+    def iter_content(self, content: Content) -> Iterator[bytes]:
+        return self.artifacts.iter_range(content.key, 0, content.size - 1)

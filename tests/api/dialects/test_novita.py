@@ -9,9 +9,6 @@ import uuid
 import httpx
 import pytest
 
-from reelforge.api.dialects.novita import _frame_counts, nearest_size
-from reelforge.api.dialects.novita_schemas import PromptPart
-from reelforge.catalog import Catalog
 from tests.api.dialects.conftest import create_key, fresh_window
 
 # The reference's request, verbatim (seeds/003).
@@ -78,7 +75,7 @@ def example(rig):
     before = rig.credits("docs")
     r = create(rig, EXAMPLE, who="docs")
     assert r.status_code == 200, r.text
-    assert set(r.json()) == {"task_id"}
+    assert set(r.json()) == {"task_id", "adjustments"}
     return r.json()["task_id"], before
 
 
@@ -208,13 +205,14 @@ def test_an_idempotent_retry_makes_one_task_and_one_charge(rig):
     assert before - rig.credits("alice") == charge
     used = result(rig, first.json()["task_id"]).json()["extra"]
     assert used["reelforge"]["loras"] == [] and used["seed"] == "7"  # 32-bit seeds: 2**40 + 7 wraps to 7
+    # Each is reported, on the create response and on the task, under Novita's own field names.
+    adjusted = {a["field"]: (a["asked"], a["used"]) for a in first.json()["adjustments"]}
+    assert adjusted == {
+        "model_name": (SMALL["model_name"], "reelforge-tiny"),
+        "loras": ([{"name": "add_detail", "strength": 0.7}], None),
+        "embeddings": ([{"model_name": "neg"}], None),
+        "clip_skip": (2, None), "closed_loop": (True, None), "seed": (2**40 + 7, 7),
+    }
+    assert used["reelforge"]["adjustments"] == first.json()["adjustments"]
 
 
-def test_frames_and_sizes_fit_the_model_that_runs():
-    catalog = Catalog()
-    tiny, animatediff = catalog.resolve("ltx-tiny-random"), catalog.resolve("animatediff-v1-5-2")
-    assert nearest_size(animatediff, 600, 400) == "768x512" and nearest_size(animatediff, 1024, 1024) == "512x512"
-    assert nearest_size(tiny, 1024, 576) == "1280x720" and nearest_size(tiny, 300, 300) == "256x256"
-    parts = [PromptPart(prompt="p", frames=n) for n in (8, 12, 32, 64)]
-    assert _frame_counts(animatediff, parts) == [8, 12, 32, 64]  # prompt travel takes any count
-    assert _frame_counts(tiny, parts) == [9, 9, 33, 65]  # each its own clip: nearest 8k+1

@@ -16,7 +16,7 @@ import requests
 from starlette.requests import Request
 
 from reelforge.api.dialects import segmind
-from reelforge.errors import GenerationFailed, Unavailable
+from reelforge.errors import GenerationFailed, Unavailable, WaitTimeout
 from tests.api.dialects.conftest import fresh_window, png
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -68,6 +68,13 @@ def test_seed_example_returns_the_video(rig):
     assert response.headers["content-type"] == "video/mp4" and response.content[4:8] == b"ftyp"
     assert int(response.headers["x-remaining-credits"]) == rig.credits("alice")
     assert int(response.headers["x-credits-consumed"]) == before - rig.credits("alice") > 0
+    # SVD's weights are not here, so the built-in model stood in: the answer (the mp4 itself) names it
+    # in the header, with the two SVD knobs it has no use for.
+    adjusted = {a["field"]: a for a in json.loads(response.headers["Reelforge-Adjustments"])}
+    assert (adjusted["frames"]["asked"], adjusted["frames"]["used"]) == (14, "reelforge-tiny")
+    assert (adjusted["motion"]["asked"], adjusted["motion"]["used"]) == (127, None)
+    assert (adjusted["cond_aug"]["asked"], adjusted["cond_aug"]["used"]) == (0.1, None)
+    assert "no such option" in adjusted["motion"]["reason"]
 
 
 def test_base64_output_and_a_bare_base64_image(rig):
@@ -84,20 +91,22 @@ def test_v2_async_flow(rig):
     r = submit(rig, frames="14", seed=-1, motion=1, cond_aug=1)
     assert r.status_code == 200, r.text
     created = r.json()
-    assert set(created) == {"request_id", "status", "poll_url", "status_url", "response_url"}
+    assert set(created) == {"request_id", "status", "poll_url", "status_url", "response_url", "adjustments"}
     assert UUID.fullmatch(created["request_id"]) and created["status"] == "QUEUED"
     rid = created["request_id"]
     assert created["status_url"] == f"{rig.base_url}/v2/requests/{rid}/status"
     assert created["response_url"] == f"{rig.base_url}/v2/requests/{rid}"
     assert created["poll_url"] == f"{rig.base_url}/v1/requests/{rid}"
 
+    assert [a["field"] for a in created["adjustments"]] == ["frames", "motion", "cond_aug"]
     done = wait_done(rig, created["status_url"])
-    assert set(done) == {"status", "request_id", "metrics"}
+    assert set(done) == {"status", "request_id", "metrics", "adjustments"}
+    assert done["adjustments"] == created["adjustments"]
     assert done["status"] == "COMPLETED" and done["request_id"] == rid
     assert isinstance(done["metrics"]["inference_time"], float)
 
     result = httpx.get(created["response_url"], headers=key(rig)).json()
-    assert set(result) == {"status", "request_id", "metrics", "output"} and result["status"] == "COMPLETED"
+    assert set(result) == {"status", "request_id", "metrics", "output", "adjustments"} and result["status"] == "COMPLETED"
     assert httpx.get(created["poll_url"], headers=key(rig)).json()["output"].split("?")[0] == \
         result["output"].split("?")[0]
     mp4 = httpx.get(result["output"])  # no key: the signature is the credential
@@ -177,7 +186,7 @@ def test_idempotent_retry_makes_one_job_and_one_charge(rig):
 
 
 @pytest.mark.parametrize("exc, status, expected", [
-    (segmind.SyncTimeout("not ready in time"), 500, 504),
+    (WaitTimeout("not ready in time"), 504, 504),
     (Unavailable("the job store is down"), 503, 502),
     (GenerationFailed("the worker ran out of memory"), 500, 500),
 ])

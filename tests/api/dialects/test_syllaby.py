@@ -111,8 +111,12 @@ def test_seed_example_estimate_create_poll_download(rig):
         done = poll(c, clip_id)
         assert_clip(done, status="completed", asset_status="success")
         assert done["id"] == clip_id and done["title"] == "Phone hero shot" and done["asset"]["failure"] is None
-        # 1080p 16:9 on the built-in stand-in: its nearest 16:9 size, the full 8 seconds.
-        assert done["generation"]["duration"] == 8 and done["generation"]["size"] == "1280x720"
+        # 1080p 16:9 on the built-in stand-in: its nearest size (7:4, the nearest pixel count), the full
+        # 8 seconds, and each change said.
+        assert done["generation"]["duration"] == 8 and done["generation"]["size"] == "1792x1024"
+        adjusted = {a["field"]: (a["asked"], a["used"]) for a in done["generation"]["adjustments"]}
+        assert adjusted == {"model": ("veo-3-fast", "reelforge-tiny"), "modifiers.resolution": ("1920x1080", "1792x1024")}
+        assert body["data"]["generation"]["adjustments"] == done["generation"]["adjustments"]
 
     url = done["asset"]["url"]
     video = httpx.get(url, timeout=30)  # no key: the URL is signed

@@ -4,14 +4,14 @@ Two URLs do the same thing: the universal ``/v2/video/generations`` and the lega
 ``/v2/generate/video/pixverse/generation`` (the docs' full example uses it). POST creates, GET with
 ``?generation_id=`` polls. Generation ids are ``<uuid>:<model>``, the form the docs show.
 
-PixVerse's menu (aspect ratio x resolution x 5 or 8 seconds) is fitted to the model that really runs
-(``service.models.servable``: the built-in tiny model while the mapped model's weights are absent):
-the nearest size and duration it offers. The effective values are in the job (``/v1/videos``).
+PixVerse's menu (aspect ratio x resolution x 5 or 8 seconds) is fitted by the service to the model
+that really runs (a stand-in while the mapped model's weights are absent): the nearest size and
+duration it offers. Every change is in the generation's ``adjustments`` and the create response's
+``Reelforge-Adjustments`` header.
 """
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,20 +22,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ...accounts import Account
-from ...catalog import Catalog, ModelEntry, parse_size
 from ...errors import Forbidden, InsufficientCredits, InvalidRequest, JobNotFound, ReelforgeError
 from ...jobs import Job, JobStatus
-from ...media.inputs import decode_image
-from ...service.models import servable
-from ...service.specs import MAX_SEED, VideoRequest
+from ...service.specs import VideoRequest
 from ...service.videos import Submitted, VideoService
-from ...settings import Settings
 from ..auth import creator, reader
 from ..deps import service
 from ..ids import job_id_from_uuid, public_uuid
 from ..forms import read_body
-from ..idempotency import idempotency, replay_headers
-from ..media import read_image
+from ..adjustments import adjustments, created_headers
+from ..idempotency import idempotency
 from .. import contract
 from ..signed import signed_url
 from . import aimlapi_schemas as wire
@@ -85,66 +81,37 @@ def parse_generation_id(value: str) -> tuple[str, str]:
 # --- wire -> service ---------------------------------------------------------------------------
 
 
-def fit_size(entry: ModelEntry, aspect: float, short_side: int) -> str:
-    """The model's size nearest to the requested frame: aspect ratio first (log space, to 0.1, so
-    1280x704 counts as 16:9), then the short side, which is what PixVerse's resolution names."""
-
-    def distance(size: str) -> tuple[float, int]:
-        w, h = parse_size(size)
-        return round(abs(math.log(w / h / aspect)), 1), abs(min(w, h) - short_side)
-
-    return min(entry.sizes, key=distance)
+# PixVerse field -> the service field it becomes: adjustments and errors name the PixVerse one.
+PARAMS = {"seconds": "duration", "size": "resolution", "num_frames": "duration"}
+NO_SOUND = "no model here generates sound, so lip sync is not applied"
 
 
-def fit_seconds(entry: ModelEntry, size: str, seconds: int) -> int:
-    """The duration the model offers at ``size`` nearest to ``seconds``; on a tie the longer one."""
-    offered = entry.durations_by_resolution.get(entry.resolution_of(size) or "", entry.durations)
-    return min(offered, key=lambda d: (abs(d - seconds), -d))
-
-
-def _aspect(label: str) -> float:
-    w, h = label.split(":")
-    return int(w) / int(h)
-
-
-def to_request(body: GenerationBody, settings: Settings, catalog: Catalog) -> VideoRequest:
-    """Blocking (fetches image URLs): run it in a worker thread."""
+def to_request(body: GenerationBody, svc: VideoService) -> VideoRequest:
+    """Blocking (fetches image URLs): run it in a worker thread. PixVerse's menu (aspect ratio,
+    resolution, 5 or 8 seconds) is the service's to fit to the model that runs, and to report."""
     variant = MODELS.get(body.model)
     if variant is None:
         raise enum_error("model", body.model, tuple(MODELS))
-    entry = servable(catalog, variant.model, settings.models_path, keyframes=variant.images == 2)
-    first = last = None
     for param, needed in (("image_url", variant.images >= 1), ("tail_image_url", variant.images == 2)):
         if needed and not getattr(body, param):
             raise InvalidRequest(f"'{param}' is required for model '{body.model}'.", param=param)
-    if variant.images:
-        first = read_image(body.image_url, settings, param="image_url")
-    if variant.images == 2:
-        last = read_image(body.tail_image_url, settings, param="tail_image_url")
-    if variant.images == 1:
-        # Image-to-video has no aspect_ratio: the video takes the image's shape.
-        image = decode_image(first, param="image_url", max_bytes=settings.max_upload_bytes,
-                             max_pixels=settings.max_input_pixels)
-        aspect = image.width / image.height
-    else:
-        aspect = _aspect(body.aspect_ratio)
-    size = fit_size(entry, aspect, RESOLUTIONS[body.resolution])
+    first = svc.fetch_image(body.image_url, param="image_url") if variant.images else None
+    last = svc.fetch_image(body.tail_image_url, param="tail_image_url") if variant.images == 2 else None
+    sent = body.model_fields_set
     return VideoRequest(
-        prompt=body.prompt,
-        model=entry.id,
-        seconds=fit_seconds(entry, size, body.duration),
-        size=size,
-        negative_prompt=body.negative_prompt or None,
-        seed=None if body.seed is None else body.seed % (MAX_SEED + 1),  # our generators take 32-bit seeds
-        image=first, image_param="image_url",
-        last_image=last, last_image_param="tail_image_url",
-        style=body.style,
-        # lip_sync_tts_* are validated and dropped: no family here makes sound.
+        prompt=body.prompt, model=variant.model, model_asked=body.model, fit=True,
+        # Image-to-video has no aspect_ratio: the video takes the image's shape at the resolution.
+        aspect_ratio=None if variant.images == 1 else body.aspect_ratio, short_side=RESOLUTIONS[body.resolution],
+        seconds=body.duration, negative_prompt=body.negative_prompt or None, seed=body.seed,
+        image=first, image_param="image_url", last_image=last, last_image_param="tail_image_url",
+        style=body.style, params=PARAMS,
+        unsupported={name: (getattr(body, name), NO_SOUND) for name in sorted(sent)
+                     if name.startswith("lip_sync") and getattr(body, name) not in (None, False, "")},
     )
 
 
 def _submit(svc: VideoService, body: GenerationBody, acct: Account, idem) -> Submitted:
-    return svc.submit(to_request(body, svc.settings, svc.catalog), account=acct, surface=SURFACE, idempotency=idem)
+    return svc.submit(to_request(body, svc), account=acct, surface=SURFACE, idempotency=idem)
 
 
 # --- service -> wire ---------------------------------------------------------------------------
@@ -154,27 +121,26 @@ def render_generation(request: Request, svc: VideoService, job: Job, model: str)
     video = error = None
     if job.status is JobStatus.COMPLETED:
         content = svc.content(job.id, "video", account=job.account)
-        video = {"url": signed_url(request, job.id, "video", svc.settings.signed_url_ttl),
-                 "content_type": content.media_type, "file_name": content.filename,
-                 "file_size": svc.artifacts.size(content.key)}
+        video = {"url": signed_url(request, job.id, "video"), "content_type": content.media_type,
+                 "file_name": content.filename, "file_size": content.size}
     elif job.status is JobStatus.CANCELLED:
         error = {"name": "cancelled", "message": "The generation was cancelled."}
     elif job.error is not None:
         error = {"name": job.error.code, "message": job.error.message}
     return {"id": public_id(job, model), "status": STATUS[job.status], "video": video, "error": error,
-            "meta": {"usage": {"credits_used": job.charge}}}
+            "meta": {"usage": {"credits_used": job.charge}}, "adjustments": adjustments(job)}
 
 
 # --- routes ------------------------------------------------------------------------------------
 
 
 async def _create(request: Request, svc: VideoService, acct: Account, route: str) -> JSONResponse:
-    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    data = await read_body(request)
     body = parse_generation(data)
     done = await run_in_threadpool(_submit, svc, body, acct, idempotency(request, route, data))
     # 201, as the gateway (NestJS) answers a POST; the docs' clients only check for >= 400.
     return JSONResponse(render_generation(request, svc, done.job, body.model), status_code=201,
-                        headers=replay_headers(done.replayed))
+                        headers=created_headers(done))
 
 
 def _fetch(request: Request, svc: VideoService, acct: Account, value: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from ..adjustments import AdjustmentOut
 
 from ..forms import WireModel, parse_fields
 from ...errors import InvalidRequest, shown
@@ -90,6 +91,7 @@ class Generation(BaseModel):
     video: VideoFile | None
     error: GenerationError | None
     meta: Meta
+    adjustments: list[AdjustmentOut] = Field(description="Extension: each value fitted to the model that runs.")
 
 
 class Error(BaseModel):

@@ -2,9 +2,9 @@
 
 Novita names an SD1.5 checkpoint (``model_name``) and gives free width/height and per-prompt frame
 counts; our models offer menus. Vendor values are first checked against Novita's documented
-ranges (``novita_schemas``), then fitted to the model that really runs (``service.models.servable``:
-the built-in tiny model while AnimateDiff's weights are absent). What was fitted is reported back in
-task-result's ``extra.reelforge``, so nothing changes silently.
+ranges (``novita_schemas``), then fitted by the service to the model that really runs (a stand-in
+while AnimateDiff's weights are absent). What ran is in task-result's ``extra.reelforge``, each
+change in its ``adjustments`` (and the create response's), so nothing changes silently.
 
 Task ids are our job ids as UUIDs. ``extra.response_video_type: "gif"`` hands out a signed link to the
 job's GIF variant (made from its mp4 on first download). ``extra.webhook.url`` is checked with the
@@ -13,7 +13,6 @@ SSRF rules and recorded; this server does not deliver Novita webhooks yet.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -22,22 +21,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ...accounts import Account
-from ...catalog import ModelEntry, parse_size
-from ...errors import Forbidden, InsufficientCredits, InvalidRequest, JobNotFound, ModelNotFound, RateLimited, ReelforgeError, shown
-from ...jobs import Job, JobStatus, Task
+from ...errors import Forbidden, InsufficientCredits, JobNotFound, ModelNotFound, RateLimited, ReelforgeError
+from ...jobs import Job, JobStatus
 from ...media.urlfetch import check_url
-from ...service.models import servable
-from ...service.specs import MAX_SEED, VideoRequest
+from ...service.specs import VideoRequest
 from ...service.videos import Submitted, VideoService
 from ..auth import creator, reader
 from ..deps import service
 from ..ids import job_id_from_uuid, public_uuid
 from ..forms import read_body
-from ..idempotency import idempotency, replay_headers
+from ..adjustments import adjustments, created_headers
+from ..idempotency import idempotency
 from .. import contract
 from ..signed import signed_url
 from . import novita_schemas as wire
-from .novita_schemas import PromptPart, Txt2VideoBody, parse_txt2video
+from .novita_schemas import Txt2VideoBody, parse_txt2video
 
 router = APIRouter(tags=["novita"])
 PREFIXES: tuple[str, ...] = ("/v3/async/",)
@@ -79,82 +77,33 @@ def job_id(task: str) -> str:
 # --- wire -> service ---------------------------------------------------------------------------
 
 
-def _entry(svc: VideoService, name: str) -> ModelEntry:
-    try:
-        return servable(svc.catalog, CHECKPOINTS.get(name, name), svc.settings.models_path, param="model_name")
-    except ModelNotFound:
-        known = sorted(CHECKPOINTS) + sorted(e.id for e in svc.catalog if Task.T2V in e.tasks)
-        raise ModelNotFound(f"Unknown model_name {shown(name)}. Available: {', '.join(known)}.",
-                            param="model_name") from None
+# Novita field -> the service field it becomes: adjustments and errors name the Novita one.
+PARAMS = {"model": "model_name", "size": "width/height", "num_inference_steps": "steps", "segments": "prompts",
+          "num_frames": "prompts[0].frames", "options.clip_skip": "clip_skip"}
 
 
-def nearest_size(entry: ModelEntry, width: int, height: int) -> str:
-    """The model's size closest to width x height: aspect ratio first (compared in log space, to 0.1,
-    so near-equal shapes count as equal), then area."""
-    want_aspect, want_area = width / height, width * height
-
-    def distance(size: str) -> tuple[float, float]:
-        w, h = parse_size(size)
-        return round(abs(math.log(w / h / want_aspect)), 1), abs(math.log(w * h / want_area))
-
-    return min(entry.sizes, key=distance)
-
-
-def _frame_counts(entry: ModelEntry, parts: list[PromptPart]) -> list[int]:
-    """Per-prompt frame counts the model can render. Prompt-travel models take Novita's counts as
-    they are; the others render each prompt as its own clip, so each count moves to the nearest
-    legal one (8k+1 for LTX: 32 -> 33), or down to the one below when the total would not fit."""
-    counts = [p.frames for p in parts]
-    if entry.prompt_travel:
-        return counts
-    rule = entry.frame_rule
-    lowest = rule.at_least(1)
-
-    def below(n: int) -> int:
-        up = rule.at_least(n)
-        return up if up == n else max(lowest, up - rule.step)
-
-    nearest = [min((below(n), rule.at_least(n)), key=lambda c: (abs(c - n), -c)) for n in counts]
-    if sum(nearest) <= entry.max_frames:
-        return nearest
-    floor = [below(n) for n in counts]
-    if sum(floor) > entry.max_frames:
-        raise InvalidRequest(f"The prompts need {sum(floor)} frames on model '{entry.id}', which makes at most "
-                             f"{entry.max_frames}; send fewer or shorter prompts.", param="prompts")
-    return floor
-
-
-def _options(entry: ModelEntry, body: Txt2VideoBody) -> dict[str, Any]:
-    """Novita knobs that are catalog options of the same name, where the serving model has them,
-    clamped to its range (AnimateDiff's clip_skip is 1-4 of Novita's 1-12). closed_loop is no
-    family's option today, so it is dropped: diffusers' AnimateDiff has no closed-loop schedule."""
-    out: dict[str, Any] = {}
-    for name, value in (("clip_skip", body.clip_skip), ("closed_loop", 1 if body.closed_loop else None)):
-        opt = entry.option(name)
-        if value is not None and opt is not None:
-            out[name] = opt.kind(min(max(value, opt.lo), opt.hi))
-    return out
-
-
-def to_request(body: Txt2VideoBody, entry: ModelEntry) -> VideoRequest:
-    counts = _frame_counts(entry, body.prompts)
-    lo, hi = entry.guidance_range
-    segments = [(p.prompt, n) for p, n in zip(body.prompts, counts)]
+def to_request(body: Txt2VideoBody) -> VideoRequest:
+    """Novita's free width/height, steps and per-prompt frames, as asked: the service fits them to
+    the model that runs (AnimateDiff, or a stand-in while its weights are absent) and reports it."""
+    segments = [(p.prompt, p.frames) for p in body.prompts]
+    options: dict[str, Any] = {}
+    if body.clip_skip is not None:
+        options["clip_skip"] = body.clip_skip
+    unsupported: dict[str, tuple[Any, str]] = {}
+    if body.closed_loop:
+        unsupported["closed_loop"] = (True, "diffusers' AnimateDiff has no closed-loop schedule")
+    if body.embeddings:
+        unsupported["embeddings"] = ([e.model_dump() for e in body.embeddings],
+                                     "no adapter here loads textual inversion embeddings")
     return VideoRequest(
-        prompt=body.prompts[0].prompt,
-        model=entry.id,
-        size=nearest_size(entry, body.width, body.height),
-        negative_prompt=body.negative_prompt or None,
-        # Novita allows any seed >= 0; our generators take 32-bit seeds.
-        seed=None if body.seed == -1 else body.seed % (MAX_SEED + 1),
-        num_inference_steps=min(body.steps, entry.max_steps),
-        guidance_scale=None if body.guidance_scale is None else min(max(body.guidance_scale, lo), hi),
-        num_frames=counts[0] if len(counts) == 1 else None,
+        prompt=body.prompts[0].prompt, model=CHECKPOINTS.get(body.model_name, body.model_name),
+        model_param="model_name", model_asked=body.model_name, fit=True, size=f"{body.width}x{body.height}",
+        negative_prompt=body.negative_prompt or None, seed=None if body.seed == -1 else body.seed,
+        num_inference_steps=body.steps, guidance_scale=body.guidance_scale,
+        num_frames=segments[0][1] if len(segments) == 1 else None,
         segments=segments if len(segments) > 1 else None,
-        # Models without LoRA support (the built-in fallback) run without them rather than failing.
-        loras=[(lora.model_name, lora.strength) for lora in body.loras] if entry.loras else None,
-        # body.embeddings are validated but not applied: no adapter loads textual inversions yet.
-        options=_options(entry, body),
+        loras=[(lora.model_name, lora.strength) for lora in body.loras] or None,
+        options=options, params=PARAMS, unsupported=unsupported,
         extras={"response_video_type": body.extra.response_video_type,
                 "webhook": body.extra.webhook.model_dump() if body.extra.webhook else None},
     )
@@ -164,8 +113,7 @@ def _submit(svc: VideoService, body: Txt2VideoBody, acct: Account, idem) -> Subm
     webhook = body.extra.webhook
     if webhook is not None:
         check_url(webhook.url, param="extra.webhook.url")
-    return svc.submit(to_request(body, _entry(svc, body.model_name)), account=acct, surface=SURFACE,
-                      idempotency=idem)
+    return svc.submit(to_request(body), account=acct, surface=SURFACE, idempotency=idem)
 
 
 # --- service -> wire ---------------------------------------------------------------------------
@@ -184,7 +132,7 @@ def render_task(request: Request, svc: VideoService, job: Job) -> dict[str, Any]
         reason = job.error.message
     videos = []
     if status is JobStatus.COMPLETED:
-        ttl = svc.settings.signed_url_ttl
+        ttl = request.app.state.settings.signed_url_ttl
         kind = job.spec.extras.get("response_video_type", "mp4")
         url = signed_url(request, job.id, "gif" if kind == "gif" else "video", ttl)
         videos.append({"video_url": url, "video_url_ttl": str(ttl), "video_type": kind})
@@ -199,7 +147,8 @@ def render_task(request: Request, svc: VideoService, job: Job) -> dict[str, Any]
             "reelforge": {"model": spec.model, "width": spec.width, "height": spec.height,
                           "frames": [n for _, n in spec.segments] or [spec.num_frames], "fps": spec.fps,
                           "steps": spec.num_inference_steps, "guidance_scale": spec.guidance_scale,
-                          "loras": [{"model_name": n, "strength": w} for n, w in spec.loras]},
+                          "loras": [{"model_name": n, "strength": w} for n, w in spec.loras],
+                          "adjustments": adjustments(job)},
         },
         "task": {
             "task_id": public_id(job),
@@ -227,11 +176,12 @@ def render_task(request: Request, svc: VideoService, job: Job) -> dict[str, Any]
                  "/task_id", "task_id", "task_result_v3_async_task_result_get")),
                         **contract.errors(wire.Error, (400, 401, 403, 409, 413, 415, 422, 429, 500))})
 async def txt2video(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(creator())):
-    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    data = await read_body(request)
     body = parse_txt2video(data)
     idem = idempotency(request, "novita:txt2video", data)
     done = await run_in_threadpool(_submit, svc, body, acct, idem)
-    return JSONResponse({"task_id": public_id(done.job)}, headers=replay_headers(done.replayed))
+    return JSONResponse({"task_id": public_id(done.job), "adjustments": adjustments(done.job)},
+                        headers=created_headers(done))
 
 
 @router.get("/v3/async/task-result", summary="Novita: a task's status and, once it succeeded, its video",
@@ -265,6 +215,8 @@ def render_error(request: Request, exc: ReelforgeError, status: int) -> Response
         reason = exc.code.upper()
     elif isinstance(exc, ModelNotFound):
         reason = "MODEL_NOT_FOUND"
+        if exc.param == "model_name":  # Novita callers name checkpoints: list those too
+            message = f"{message} Novita checkpoints served here: {', '.join(sorted(CHECKPOINTS))}."
     elif isinstance(exc, JobNotFound):
         reason = "TASK_NOT_FOUND"
         message = f"No task with task_id '{request.query_params.get('task_id') or request.path_params.get('task_id')}'."

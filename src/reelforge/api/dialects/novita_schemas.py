@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from ..adjustments import AdjustmentOut
 
 from ..forms import WireModel, parse_fields
 from ...errors import InvalidRequest
@@ -79,6 +80,7 @@ def parse_txt2video(data: dict[str, Any]) -> Txt2VideoBody:
 
 class Created(BaseModel):
     task_id: str
+    adjustments: list[AdjustmentOut] = Field(description="Extension: each value fitted to the model that runs.")
 
 
 class DebugInfo(BaseModel):
@@ -104,6 +106,7 @@ class Fitted(BaseModel):
     steps: int
     guidance_scale: float
     loras: list[LoraUsed]
+    adjustments: list[AdjustmentOut] = Field(description="Extension: each value fitted to the model that runs.")
 
 
 class ResultExtra(BaseModel):

@@ -11,9 +11,7 @@ Routes (key in the ``x-api-key`` header):
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -22,18 +20,16 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field, field_validator
 
 from ...accounts import Account
-from ...catalog import ModelEntry
-from ...errors import GenerationFailed, ReelforgeError
+from ...errors import ReelforgeError
 from ...jobs import Job, JobStatus
-from ...service.models import servable
-from ...service.specs import MAX_SEED, VideoRequest
+from ...service.specs import VideoRequest
 from ...service.videos import Submitted, VideoService
 from ..auth import X_API_KEY, creator, reader
 from ..deps import service
 from ..ids import job_id_from_uuid, public_uuid
 from ..forms import parse_fields, read_body, WireModel
-from ..idempotency import idempotency, replay_headers
-from ..media import read_image
+from ..adjustments import adjustments, created_headers
+from ..idempotency import idempotency
 from .. import contract
 from ..signed import public_url, signed_url
 from . import segmind_schemas as wire
@@ -48,7 +44,6 @@ MODELS = {14: "svd", 25: "svd-xt"}
 PROMPT = "the input image, animated"
 # How long POST /v1/svd holds the request open before answering 504 (API-COMPAT §9.5 suggests <= 300 s).
 SYNC_WAIT_SECONDS = 300.0
-SYNC_POLL_SECONDS = 0.25
 
 STATUS = {
     JobStatus.QUEUED: "QUEUED",
@@ -57,12 +52,6 @@ STATUS = {
     JobStatus.FAILED: "FAILED",
     JobStatus.CANCELLED: "FAILED",  # Segmind documents no cancelled state
 }
-
-
-class SyncTimeout(ReelforgeError):
-    """The synchronous /v1/svd wait ran out; Segmind answers 504."""
-
-    code = "timeout"
 
 
 # --- wire -> service -------------------------------------------------------------------------
@@ -95,37 +84,27 @@ def _parse(data: dict[str, Any]) -> SVDBody:
     return parse_fields(SVDBody, data)
 
 
-def _nearest_frames(entry: ModelEntry, n: int) -> int:
-    """The legal frame count for ``entry`` nearest to ``n`` (ties go up), within its maximum."""
-    rule = entry.frame_rule
-    up = rule.at_least(n)
-    legal = [c for c in (up, up - rule.step) if 1 <= c <= entry.max_frames and rule.allows(c)]
-    if not legal:
-        return rule.step * ((entry.max_frames - rule.offset) // rule.step) + rule.offset
-    return min(legal, key=lambda c: (abs(c - n), -c))
+# Segmind field -> the service field it becomes: adjustments and errors name the Segmind one.
+PARAMS = {"num_frames": "frames", "options.motion_bucket_id": "motion", "options.noise_aug_strength": "cond_aug",
+          "image": "image"}
+OPTIONS = {"motion": "motion_bucket_id", "cond_aug": "noise_aug_strength"}
 
 
 def _to_request(body: SVDBody, svc: VideoService) -> VideoRequest:
-    image = read_image(body.image, svc.settings, param="image")
-    entry = servable(svc.catalog, MODELS[body.frames], svc.settings.models_path, param="frames")
-    # The vendor's values were checked against the vendor's ranges above. When the real SVD weights
-    # are absent, the built-in fallback runs instead and cannot honour all of them exactly:
-    #   frames -> the nearest count its frame rule allows (LTX: 8k+1, so 14 -> 17, 25 -> 25);
-    #   fps    -> clamped into its fps range;
-    #   motion, cond_aug -> dropped where the model has no such option (the fallback has none).
-    fps = min(max(body.fps, entry.fps_range[0]), entry.fps_range[1])
-    wanted = {"motion_bucket_id": body.motion, "noise_aug_strength": body.cond_aug}
-    # Segmind seeds reach 10^15, ours 2^32 - 1: a larger seed is folded into range (still reproducible).
-    seed = None if body.seed == -1 else body.seed % (MAX_SEED + 1)
+    """Blocking (fetches the image URL). The values were checked against Segmind's ranges above; the
+    service fits them to the model that runs (SVD, or a stand-in without SVD's knobs) and reports it."""
+    sent = body.model_fields_set
     return VideoRequest(
-        prompt=PROMPT, model=entry.id, image=image, image_param="image", fps=fps,
-        num_frames=_nearest_frames(entry, body.frames), seed=seed, resize_method=body.resize_method,
-        options={k: v for k, v in wanted.items() if entry.option(k) is not None},
+        prompt=PROMPT, model=MODELS[body.frames], model_param="frames", model_asked=body.frames, fit=True,
+        image=svc.fetch_image(body.image, param="image"), image_param="image",
+        fps=body.fps, num_frames=body.frames, seed=None if body.seed == -1 else body.seed,
+        resize_method=body.resize_method, params=PARAMS,
+        options={name: getattr(body, field) for field, name in OPTIONS.items() if field in sent},
     )
 
 
 async def _submit(request: Request, svc: VideoService, acct: Account, route: str) -> tuple[SVDBody, Submitted]:
-    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    data = await read_body(request)
     body = _parse(data)
     idem = idempotency(request, route, data)
 
@@ -133,22 +112,6 @@ async def _submit(request: Request, svc: VideoService, acct: Account, route: str
         return svc.submit(_to_request(body, svc), account=acct, surface=SURFACE, idempotency=idem)
 
     return body, await run_in_threadpool(submit)
-
-
-async def _finished(svc: VideoService, job: Job, acct: Account) -> Job:
-    """Poll the store until the job is done. Past the deadline the job is cancelled (which refunds
-    it): a synchronous caller has no id to collect it with later."""
-    deadline = time.monotonic() + SYNC_WAIT_SECONDS
-    while not job.finished:
-        if time.monotonic() > deadline:
-            await run_in_threadpool(svc.cancel, job.id, account=acct.id)
-            raise SyncTimeout(f"The video was not ready within {SYNC_WAIT_SECONDS:.0f} s; it was cancelled. "
-                              "Use POST /v2/svd for long jobs.")
-        await asyncio.sleep(SYNC_POLL_SECONDS)
-        job = await run_in_threadpool(svc.get, job.id, account=acct.id)
-    if job.status is not JobStatus.COMPLETED:
-        raise GenerationFailed(job.error.message if job.error else f"The video {job.status.value}.")
-    return job
 
 
 def _job_id(public: str) -> str:
@@ -175,7 +138,8 @@ def _metrics(job: Job) -> dict[str, Any]:
 
 
 def render_status(job: Job) -> dict[str, Any]:
-    return {"status": STATUS[job.status], "request_id": public_uuid(job.id), "metrics": _metrics(job)}
+    return {"status": STATUS[job.status], "request_id": public_uuid(job.id), "metrics": _metrics(job),
+            "adjustments": adjustments(job)}
 
 
 def render_result(request: Request, job: Job) -> dict[str, Any]:
@@ -207,10 +171,10 @@ _READ = {**contract.errors(wire.Error, (400, 401, 404, 409, 422, 500))}
 async def svd_sync(request: Request, svc: VideoService = Depends(service),
                    acct: Account = Depends(creator(X_API_KEY))):
     body, done = await _submit(request, svc, acct, "segmind:v1")
-    job = await _finished(svc, done.job, acct)
+    job = await svc.wait(done.job.id, account=acct.id, timeout=SYNC_WAIT_SECONDS)
     content = await run_in_threadpool(svc.content, job.id, "video", account=acct.id)
-    data = await run_in_threadpool(svc.artifacts.get_bytes, content.key)
-    headers = {**replay_headers(done.replayed), **await run_in_threadpool(credit_headers, svc, acct, job)}
+    data = await run_in_threadpool(svc.content_bytes, content)
+    headers = {**created_headers(done), **await run_in_threadpool(credit_headers, svc, acct, job)}
     if body.as_base64:
         # Segmind's image models answer {"image": <base64>}; the video key is undocumented, so the same one.
         return JSONResponse({"image": base64.b64encode(data).decode()}, headers=headers)
@@ -229,13 +193,14 @@ async def svd_async(request: Request, svc: VideoService = Depends(service),
                     acct: Account = Depends(creator(X_API_KEY))):
     _, done = await _submit(request, svc, acct, "segmind:v2")
     rid = public_uuid(done.job.id)
-    headers = {**replay_headers(done.replayed), **await run_in_threadpool(credit_headers, svc, acct, done.job)}
+    headers = {**created_headers(done), **await run_in_threadpool(credit_headers, svc, acct, done.job)}
     return JSONResponse({
         "request_id": rid,
         "status": STATUS[done.job.status],
         "poll_url": public_url(request, request.app.url_path_for("segmind_poll", request_id=rid)),
         "status_url": public_url(request, request.app.url_path_for("segmind_status", request_id=rid)),
         "response_url": public_url(request, request.app.url_path_for("segmind_result", request_id=rid)),
+        "adjustments": adjustments(done.job),
     }, headers=headers)
 
 
@@ -268,8 +233,6 @@ _STATUS = {402: 406, 503: 502}
 
 
 def render_error(request: Request, exc: ReelforgeError, status: int) -> Response:
-    if isinstance(exc, SyncTimeout):
-        status = 504
     status = _STATUS.get(status, status)
     message = exc.message
     if status == 406:

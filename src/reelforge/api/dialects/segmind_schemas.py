@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
+from ..adjustments import AdjustmentOut
 
 from ..ids import PATTERN
 
@@ -25,6 +26,7 @@ class Queued(BaseModel):
     poll_url: str
     status_url: str
     response_url: str
+    adjustments: list[AdjustmentOut] = Field(description="Extension: each value fitted to the model that runs.")
 
 
 class Metrics(BaseModel):
@@ -35,6 +37,7 @@ class RequestStatus(BaseModel):
     status: Status
     request_id: str = Field(pattern=_UUID)
     metrics: Metrics
+    adjustments: list[AdjustmentOut] = Field(description="Extension: each value fitted to the model that runs.")
 
 
 class RequestResult(RequestStatus):

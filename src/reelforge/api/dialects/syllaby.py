@@ -2,9 +2,10 @@
 
 A slug names a catalog model: Syllaby's own slugs through ``VENDOR`` below, and every catalog model
 that can do text-to-video under its catalog id. A request is validated against the menu its slug
-publishes, then mapped onto the model that really runs (``servable``: the default built-in model while
-the named model's weights are absent). The estimate and the create price that same mapped spec with
-the same service function, so ``required`` == ``meta.credits.cost`` == the charge.
+publishes, then fitted by the service to the model that really runs (a stand-in while the named
+model's weights are absent), each change reported in the clip's ``generation.adjustments``. The
+estimate and the create go through the same ``VideoService.plan``, so ``required`` ==
+``meta.credits.cost`` == the charge.
 """
 
 from __future__ import annotations
@@ -25,15 +26,13 @@ from ...catalog import Catalog, ModelEntry, parse_size
 from ...errors import (InsufficientCredits, InvalidRequest, JobNotFound, ModelNotFound, PayloadTooLarge,
                        ReelforgeError, shown)
 from ...jobs import Job, JobStatus, Task
-from ...service.models import servable
-from ...service.pricing import credits_per_second
-from ...service.specs import VideoRequest, build_spec
+from ...service.specs import VideoRequest
 from ...service.videos import VideoService
 from ..auth import creator, reader
 from ..deps import service
 from ..forms import read_body
-from ..idempotency import idempotency, replay_headers
-from ..media import read_image
+from ..adjustments import adjustments, created_headers
+from ..idempotency import idempotency
 from .. import contract
 from ..signed import signed_url
 from . import syllaby_schemas as wire
@@ -162,32 +161,16 @@ def _choose(menu: Menu, values: dict[str, Any], prefix: str) -> Choice:
     return Choice(duration, res, aspect)
 
 
-def _nearest(sizes: tuple[str, ...], target: str) -> str:
-    """The legal size closest to ``target``: aspect ratio first (to 1%: it shapes the picture), then pixel count."""
-    tw, th = parse_size(target)
-
-    def distance(size: str) -> tuple[float, float]:
-        w, h = parse_size(size)
-        return round(abs(math.log((w / h) / (tw / th))), 2), abs(math.log((w * h) / (tw * th)))
-
-    return min(sizes, key=distance)
+# Syllaby modifier -> the service field it becomes: adjustments and errors name the modifier.
+PARAMS = {"seconds": "modifiers.duration", "num_frames": "modifiers.duration", "size": "modifiers.resolution",
+          "resize_method": "modifiers.resolution"}
 
 
-def _plan(svc: VideoService, menu: Menu, choice: Choice) -> dict[str, Any]:
-    """VideoRequest fields for the model that really runs. When it is a stand-in (weights absent, or
-    a vendor slug) and lacks the published size, it renders the nearest legal size (1080p 16:9 on the
-    built-in model: 1280x720). The duration is kept exactly by asking for the frame count it needs
-    (the built-in model takes any frame count), so the price is per requested second;
-    only a stand-in too short for it makes its longest clip and is charged for that."""
-    real = servable(svc.catalog, menu.target, svc.settings.models_path)
-    target = menu.sizes[choice.resolution][choice.aspect_ratio]
-    size = target if target in real.sizes else _nearest(real.sizes, target)
-    rule, seconds = real.frame_rule, choice.duration
-    frames = rule.at_least(seconds * real.fps)
-    if frames > real.max_frames:
-        frames = rule.at_least(real.max_frames - rule.step + 1)
-        seconds = max(1, round(frames / real.fps))
-    return {"model": real.id, "size": size, "seconds": seconds, "num_frames": frames}
+def _plan(menu: Menu, choice: Choice) -> dict[str, Any]:
+    """VideoRequest fields for a menu choice: the published size and duration, which the service fits
+    to the model that runs (a stand-in while the slug's weights are absent) and reports."""
+    return {"model": menu.target, "model_asked": menu.slug, "size": menu.sizes[choice.resolution][choice.aspect_ratio],
+            "seconds": choice.duration, "fit": True, "params": PARAMS}
 
 
 def _check_media(menu: Menu, mods: Modifiers) -> None:
@@ -210,7 +193,7 @@ def _check_media(menu: Menu, mods: Modifiers) -> None:
 
 
 def _fetch(svc: VideoService, value: str, param: str) -> bytes:
-    data = read_image(value, svc.settings, param=param, base64_ok=False)
+    data = svc.fetch_image(value, param=param, base64_ok=False)
     if len(data) > IMAGE_MAX_BYTES:
         raise PayloadTooLarge(f"The {param} file is {len(data)} bytes; at most {IMAGE_MAX_BYTES} (10 MB) are allowed.",
                               param=param)
@@ -268,9 +251,9 @@ def render_clip(request: Request, svc: VideoService, job: Job) -> dict[str, Any]
         },
         "created_at": _iso(job.created_at),
         "updated_at": _iso(job.updated_at or job.created_at),
-        # Extension: what is really rendered, as house rule 5 asks when a stand-in maps a value.
+        # Extension: what is really rendered, and each value fitted to get there (house rule 5).
         "generation": {"model": spec.model, "size": spec.size, "duration": spec.seconds, "fps": spec.fps,
-                       "frames": spec.num_frames},
+                       "frames": spec.num_frames, "adjustments": adjustments(job)},
     }
 
 
@@ -298,9 +281,8 @@ def _model_object(svc: VideoService, menu: Menu) -> dict[str, Any]:
         modifiers[name] = {"type": "media", "accept": ["image"], "max_count": 1, "required": False}
     pricing = []
     for label, by_aspect in menu.sizes.items():
-        plan = _plan(svc, menu, Choice(d["duration"], label, next(iter(by_aspect))))
-        pricing.append({"resolution": label, "credits_per_second": _number(
-            credits_per_second(svc.catalog.resolve(plan["model"]), plan["size"]))})
+        plan = svc.plan(VideoRequest(prompt="price", **_plan(menu, Choice(d["duration"], label, next(iter(by_aspect))))))
+        pricing.append({"resolution": label, "credits_per_second": _number(plan.credits_per_second)})
     return {"id": menu.id, "slug": menu.slug, "name": menu.name, "description": menu.description,
             "modifiers": modifiers, "pricing": pricing, "installed": svc.model(menu.target).weights.installed}
 
@@ -329,9 +311,8 @@ def list_models(svc: VideoService = Depends(service), _: Account = Depends(reade
 def estimate(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(reader())):
     q = request.query_params  # flat keys only; modifiers[duration] is ignored, as documented
     menu = _menu(svc.catalog, q.get("model"))
-    plan = _plan(svc, menu, _choose(menu, dict(q), prefix=""))
-    spec = build_spec(svc.catalog, VideoRequest(prompt="estimate", **plan))  # the prompt does not change the price
-    required = svc.estimate(spec) if acct.metered else 0  # what the create will charge this account
+    # The prompt does not change the price; quote() is what the create will charge this account.
+    required = svc.quote(VideoRequest(prompt="estimate", **_plan(menu, _choose(menu, dict(q), prefix=""))), acct)
     available = svc.balance(acct)
     return _ok(200, {"required": required, "available": available,
                      "sufficient": available is None or available >= required})
@@ -344,22 +325,21 @@ def estimate(request: Request, svc: VideoService = Depends(service), acct: Accou
                      "/data/id", "clip_id", "get_clip_text_to_video__clip_id__get")),
                  **contract.errors(wire.Error, (400, 401, 402, 409, 413, 415, 422, 429, 500))})
 async def create(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(creator())):
-    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    data = await read_body(request)
     body = parse_create(data)
     menu = _menu(svc.catalog, body.model)
     mods = body.modifiers or Modifiers()
-    plan = _plan(svc, menu, _choose(menu, mods.model_dump(), prefix="modifiers."))
+    plan = _plan(menu, _choose(menu, mods.model_dump(), prefix="modifiers."))
     _check_media(menu, mods)
     idem = idempotency(request, "syllaby:create", data)
 
-    def submit() -> tuple[Job, bool, int | None]:
+    def submit() -> tuple[Job, dict[str, str], int | None]:
         done = svc.submit(_to_request(svc, body, mods, plan), account=acct, surface=SURFACE, idempotency=idem)
-        return done.job, done.replayed, svc.balance(acct)
+        return done.job, created_headers(done), svc.balance(acct)
 
-    job, replayed, remaining = await run_in_threadpool(submit)
+    job, headers, remaining = await run_in_threadpool(submit)
     clip = await run_in_threadpool(render_clip, request, svc, job)
-    return _ok(202, clip, meta={"credits": {"cost": job.charge, "remaining": remaining}},
-               headers=replay_headers(replayed))
+    return _ok(202, clip, meta={"credits": {"cost": job.charge, "remaining": remaining}}, headers=headers)
 
 
 def _clip(svc: VideoService, clip_id: str, acct: Account) -> Job:
@@ -384,15 +364,12 @@ def get_clip(request: Request, clip_id: str, svc: VideoService = Depends(service
 _CODES = {400: "GEN-WRONG-ARGS", 401: "GEN-UNAUTHORIZED", 402: "INSUFFICIENT-CREDITS", 403: "GEN-FORBIDDEN",
           404: "GEN-NOT-FOUND", 405: "METHOD-NOT-ALLOWED", 413: "PAYLOAD-TOO-LARGE", 429: "TOO-MANY-REQUESTS",
           500: "GEN-API-ERROR", 503: "SERVICE-UNAVAILABLE"}
-# Service-level parameter names -> the wire field a caller sent.
-_FIELDS = {"seconds": "modifiers.duration", "num_frames": "modifiers.duration", "size": "modifiers.resolution",
-           "resize_method": "modifiers.resolution"}
 
 
 def render_error(request: Request, exc: ReelforgeError, status: int) -> Response:
     if isinstance(exc, InvalidRequest) and exc.param and status in (400, 413, 422):
         # Laravel's validation shape: 422, every failing field with its messages.
-        field = _FIELDS.get(exc.param, exc.param)
+        field = exc.param  # already the wire name (VideoRequest.params)
         if request.url.path.endswith("/estimate"):  # flat query keys there
             field = field.removeprefix("modifiers.")
         return JSONResponse({"message": exc.message, "errors": {field: [exc.message]}}, status_code=422)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
+from ..adjustments import AdjustmentOut
 
 from ..forms import WireModel, parse_fields
 from ...errors import InvalidRequest
@@ -85,6 +86,7 @@ class Generation(BaseModel):
     duration: int
     fps: int
     frames: int
+    adjustments: list[AdjustmentOut] = Field(description="Extension: each value fitted to the model that runs.")
 
 
 class Clip(BaseModel):

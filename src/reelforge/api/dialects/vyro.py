@@ -20,17 +20,16 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field
 
 from ...accounts import Account
-from ...catalog import ModelEntry, parse_size
 from ...errors import InvalidRequest, ReelforgeError, Unauthenticated, shown
 from ...jobs import Job, JobStatus
-from ...service.models import servable
 from ...service.specs import VideoRequest
 from ...service.videos import Submitted, VideoService
 from ..auth import BEARER, creator, reader
 from ..deps import service
 from ..ids import job_id_from_uuid, public_uuid
 from ..forms import parse_fields, read_body, WireModel
-from ..idempotency import idempotency, replay_headers
+from ..adjustments import adjustments, created_headers
+from ..idempotency import idempotency
 from .. import contract
 from ..signed import signed_url
 from . import vyro_schemas as wire
@@ -78,33 +77,13 @@ def _parse(data: dict[str, Any]) -> CreateBody:
     return parse_fields(CreateBody, data)
 
 
-def _size_for(entry: ModelEntry, aspect_ratio: str) -> str | None:
-    """The size the model's vendor menu lists for this aspect ratio (its first resolution that has one);
-    for a model without menus, its size of exactly that ratio nearest its default pixel count."""
-    for by_aspect in entry.resolutions.values():
-        if aspect_ratio in by_aspect:
-            return by_aspect[aspect_ratio]
-    aw, ah = (int(v) for v in aspect_ratio.split(":"))
-    exact = [(w, h) for w, h in map(parse_size, entry.sizes) if w * ah == h * aw]
-    if not exact:
-        return None
-    dw, dh = parse_size(entry.default_size)
-    w, h = min(exact, key=lambda wh: abs(wh[0] * wh[1] - dw * dh))
-    return f"{w}x{h}"
-
-
-def _to_request(body: CreateBody, svc: VideoService) -> VideoRequest:
+def _to_request(body: CreateBody) -> VideoRequest:
     if body.style not in STYLES:
         raise InvalidRequest(f"Invalid style {shown(body.style)}. Allowed: {', '.join(STYLES)}.", param="style")
-    # While the style's weights are absent this is the built-in model; the size then comes from its menu.
-    entry = servable(svc.catalog, STYLES[body.style], svc.settings.models_path, param="style")
-    # Vyro sets no duration: the model's default one (fast-svd: 2 s at 7 fps).
-    size = _size_for(entry, body.aspect_ratio)
-    if size is None:
-        offered = [a for a in ASPECT_RATIOS if _size_for(entry, a)]
-        raise InvalidRequest(f"aspect_ratio {shown(body.aspect_ratio)} is not available for style {shown(body.style)} "
-                             f"(model '{entry.id}'). Allowed: {', '.join(offered)}.", param="aspect_ratio")
-    return VideoRequest(prompt=body.prompt, model=entry.id, size=size)
+    # Vyro sets no duration (the model's default: fast-svd makes 2 s at 7 fps) and no size, only a
+    # shape, which the service fits to the model that runs.
+    return VideoRequest(prompt=body.prompt, model=STYLES[body.style], model_param="style", model_asked=body.style, fit=True,
+                        aspect_ratio=body.aspect_ratio, params={"size": "aspect_ratio"})
 
 
 def job_id(public: str) -> str:
@@ -131,6 +110,7 @@ def render_video(request: Request, job: Job) -> dict[str, Any]:
         "created_at": iso(job.created_at),
         "status": STATUS[job.status],
         "url": None,
+        "adjustments": adjustments(job),  # extension: what was fitted to the model that runs
     }
     if job.status is JobStatus.COMPLETED:
         video["url"] = {"generation": signed_url(request, job.id, "video"),
@@ -157,16 +137,16 @@ _DELETED = {200: contract.ok(wire.Deleted), **_READ["responses"]}
                  "prompt": "a red ball rolls across a green field", "style": "fast-svd", "aspect_ratio": "1:1"}),
                  contract.security()))
 async def create(request: Request, svc: VideoService = Depends(service), acct: Account = Depends(creator(BEARER))):
-    data = await read_body(request, max_bytes=svc.settings.max_upload_bytes)
+    data = await read_body(request)
     body = _parse(data)
     idem = idempotency(request, "vyro:t2v", data)
 
     def submit() -> Submitted:
-        return svc.submit(_to_request(body, svc), account=acct, surface=SURFACE, idempotency=idem)
+        return svc.submit(_to_request(body), account=acct, surface=SURFACE, idempotency=idem)
 
     done = await run_in_threadpool(submit)
-    return JSONResponse({"id": public_id(done.job), "status": STATUS[done.job.status]},
-                        headers=replay_headers(done.replayed))
+    return JSONResponse({"id": public_id(done.job), "status": STATUS[done.job.status],
+                         "adjustments": adjustments(done.job)}, headers=created_headers(done))
 
 
 @router.get("/v2/assets/{video_id}/status", summary="Vyro: video status", operation_id="vyro_status",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
+from ..adjustments import AdjustmentOut
 
 from ..ids import PATTERN
 
@@ -16,6 +17,7 @@ Status = Literal["processing", "finished", "failed"]
 class Created(BaseModel):
     id: str = Field(pattern=_UUID)
     status: Status
+    adjustments: list[AdjustmentOut] = Field(description="Extension: each value fitted to the model that runs.")
 
 
 class Urls(BaseModel):
@@ -29,6 +31,7 @@ class VideoInfo(BaseModel):
     status: Status
     url: Urls | None
     error: str | None = Field(None, description="Extension: why the video failed (failed videos only).")
+    adjustments: list[AdjustmentOut] = Field(description="Extension: each value fitted to the model that runs.")
 
 
 class StatusResponse(BaseModel):

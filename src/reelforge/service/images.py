@@ -1,4 +1,4 @@
-"""Input images as the vendor dialects send them: a URL (fetched under the SSRF rules), a data URL,
+"""Input images as the dialects send them: a URL (fetched under the SSRF rules), a data URL,
 or bare base64. Blocking (it may fetch): call it from a worker thread."""
 
 from __future__ import annotations
