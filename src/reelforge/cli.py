@@ -116,6 +116,30 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workers(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .store import JobStore, WorkerRegistry
+
+    settings = _settings(args)
+    store = JobStore(settings.database_url)
+    store.migrate()
+    now = time.time()
+    table = Table(title="reelforge workers (live: a heartbeat within one lease, "
+                        f"{settings.lease_seconds:g} s)")
+    for col in ("id", "state", "device", "models", "job", "last beat", "up"):
+        table.add_column(col, no_wrap=col in ("id", "state"), overflow="fold")
+    for w in WorkerRegistry(store).list():
+        state = "live" if w.live(settings.lease_seconds, now) else ("stopped" if w.stopped_at else "dead")
+        end = w.stopped_at or (now if state == "live" else w.heartbeat_at)
+        table.add_row(w.id, state, w.device, ", ".join(w.models) or "-", w.current_job or "-",
+                      f"{now - w.heartbeat_at:.0f} s ago", f"{end - w.started_at:.0f} s")
+    store.close()
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from PIL import Image
     from rich.console import Console
@@ -361,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     # Listed for --help; main() hands their arguments to the built-in model's own parsers.
     sub.add_parser("train-tiny", help="Train the built-in tiny model (see `reelforge train-tiny --help`).")
     sub.add_parser("eval-tiny", help="Score built-in model weights on the world's prompts (`reelforge eval-tiny --help`).")
+
+    p = sub.add_parser("workers", help="List the workers that run against the job store: live, stopped or dead.")
+    _add_setting_flags(p, ("data_dir", "database", "lease_seconds"))
+    p.set_defaults(func=cmd_workers)
 
     p = sub.add_parser("models", help="List the models in the catalog.")
     _add_setting_flags(p, ("default_model",))

@@ -86,6 +86,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lease_seconds", 30.0, "How long a claim lasts without a heartbeat before the job is requeued.", float),
     Setting("max_attempts", 3, "Attempts per job before an expired lease fails it.", int),
     Setting("poll_interval", 0.05, "Seconds an idle worker waits between claim attempts.", float),
+    Setting("drain_seconds", 60.0, "How long a standalone worker told to stop (SIGTERM, Ctrl-C) may spend finishing "
+            "its current job before handing it back to the queue; a second signal hands it back at once.", float),
     Setting("progress_interval", 1.0, "Seconds between progress/heartbeat writes of a running job.", float),
     Setting("max_upload_bytes", 20 * 1024 * 1024, "Largest request body or input image accepted, in bytes.", int),
     Setting("max_input_pixels", 4096 * 4096, "Largest input image accepted, in pixels (decompression-bomb guard).", int),

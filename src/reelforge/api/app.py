@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, *, service: VideoService | None
         # Job counts and failure reasons are operational detail: only a caller with a key (or the
         # open local account) sees them; anyone else learns ready or not ready.
         insider = await run_in_threadpool(identify, request) is not None
-        counts = await run_in_threadpool(lambda: service.ready(detail=insider))
-        return JSONResponse({"status": "ready", "jobs": counts} if insider else {"status": "ready"})
+        state = await run_in_threadpool(lambda: service.ready(detail=insider))
+        return JSONResponse({"status": "ready", **state} if insider else {"status": "ready"})
 
     return app

@@ -177,3 +177,4 @@ class Health(BaseModel):
 class Ready(BaseModel):
     status: Literal["ready"]
     jobs: dict[str, int] | None = Field(None, description="Jobs by status.")
+    workers: int | None = Field(None, description="Live workers: those whose heartbeat is younger than a lease.")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..accounts import Account, RateState
 from ..artifacts import open_artifacts
@@ -22,7 +23,7 @@ from ..jobs import Job, JobSpec, JobStatus
 from ..media.gif import gif_from_mp4
 from ..media.inputs import read_input_image
 from ..settings import Settings
-from ..store import AccountStore, JobStore, Page
+from ..store import AccountStore, JobStore, Page, WorkerInfo, WorkerRegistry
 from .derived import ensure_derived
 from .fitting import fit
 from .images import read_image
@@ -82,6 +83,7 @@ class VideoService:
     def __init__(self, store: JobStore, artifacts: ArtifactStore, catalog: Catalog, settings: Settings):
         self.store = store
         self.accounts = AccountStore(store)
+        self.workers = WorkerRegistry(store)
         self.artifacts = artifacts
         self.catalog = catalog
         self.settings = settings
@@ -93,15 +95,21 @@ class VideoService:
         return cls(store or JobStore(settings.database_url), open_artifacts(settings.artifacts_path),
                    Catalog.from_settings(settings), settings)
 
-    def ready(self, *, detail: bool) -> dict[str, int]:
-        """Job counts by status, once the store has answered and the artifact store took a write.
-        Any failure of either means not ready: Unavailable, with the reason only if ``detail``."""
+    def ready(self, *, detail: bool) -> dict[str, Any]:
+        """Job counts by status and the live worker count, once the store has answered and the artifact
+        store took a write. Any failure of either means not ready: Unavailable, with the reason only
+        if ``detail``."""
         try:
             counts = self.store.counts()
+            live = self.workers.live_count(self.settings.lease_seconds)
             self.artifacts.put_bytes("readyz/probe", b"ok")
         except Exception as exc:  # whatever a dependency raises, the answer is "not ready"
             raise Unavailable(f"not ready: {describe(exc)}" if detail else "not ready") from exc
-        return counts
+        return {"jobs": counts, "workers": live}
+
+    def worker_list(self) -> list[WorkerInfo]:
+        """Every worker that has run against this store, newest first (``reelforge workers``)."""
+        return self.workers.list()
 
     # --- callers: keys, rate limits, balance ---------------------------------------------------
 

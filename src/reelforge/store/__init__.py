@@ -2,5 +2,6 @@
 
 from reelforge.store.accounts import AccountStore
 from reelforge.store.store import Heartbeat, JobStore, Page, RequeueResult
+from reelforge.store.workers import WorkerInfo, WorkerRegistry
 
-__all__ = ["AccountStore", "Heartbeat", "JobStore", "Page", "RequeueResult"]
+__all__ = ["AccountStore", "Heartbeat", "JobStore", "Page", "RequeueResult", "WorkerInfo", "WorkerRegistry"]

@@ -106,3 +106,20 @@ idempotency_keys = sa.Table(
     sa.Column("job_id", sa.String(32), nullable=True),
     sa.Column("created_at", sa.Double(), nullable=False),
 )
+
+# Every worker that has run against this store. A live one beats every few seconds (see
+# store.workers); a row whose beat is old belongs to a worker that died or stopped.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("models", sa.JSON(), nullable=False),  # resident models, most recently used last
+    sa.Column("current_job", sa.String(32), nullable=True),
+    sa.Column("started_at", sa.Double(), nullable=False),
+    sa.Column("heartbeat_at", sa.Double(), nullable=False),
+    sa.Column("stopped_at", sa.Double(), nullable=True),
+)
+sa.Index(None, workers.c.heartbeat_at)

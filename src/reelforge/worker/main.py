@@ -26,17 +26,41 @@ def configure_logging(level: str) -> None:
 
 
 def worker_main(values: dict, stop=None, index: int = 0) -> None:
-    """Run in a spawned child: ``stop`` is the supervisor's event; Ctrl-C is the parent's to handle."""
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """A worker, spawned by `serve` (``stop`` is its supervisor's event) or alone (`reelforge worker`).
+
+    A spawned worker dies with `serve` and leaves Ctrl-C to it. A standalone worker is a long-lived
+    process: it outlives the shell that started it (no parent-death signal, SIGHUP ignored), and
+    SIGTERM or Ctrl-C drains it (see ``drain``)."""
+    spawned = stop is not None
+    if spawned:
+        _die_with_parent()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     settings = Settings(overrides=values)
     configure_logging(settings.log_level)
     if settings.torch_threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(settings.torch_threads))
     from .runner import Worker
 
-    stopping = threading.Event()
-    if stop is not None:
+    stopping, draining = threading.Event(), threading.Event()
+    if spawned:
         threading.Thread(target=lambda: (stop.wait(), stopping.set()), daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    Worker(settings, stopping=stopping).serve_forever()
+
+    def drain(*_) -> None:
+        # Claim nothing more; the job in hand may finish within drain_seconds, after which (or on a
+        # second signal) it is handed back to the queue at its next step, for another worker.
+        if draining.is_set():
+            stopping.set()
+            return
+        draining.set()
+        logging.getLogger("reelforge.worker").info(
+            "draining: finishing the current job, handing it back after %.0f s", settings.drain_seconds)
+        timer = threading.Timer(settings.drain_seconds, stopping.set)
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, drain)
+    if not spawned:
+        signal.signal(signal.SIGINT, drain)
+    Worker(settings, stopping=stopping, draining=draining).serve_forever()

@@ -24,7 +24,7 @@ from ..catalog import Catalog
 from ..errors import JobCancelled, LeaseLost, ReelforgeError, WorkerStopping
 from ..jobs import Job
 from ..settings import Settings
-from ..store import JobStore
+from ..store import JobStore, WorkerRegistry
 from .control import JobControl
 from .render import OUTPUTS, generate_frames, write_outputs
 
@@ -36,15 +36,21 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, settings: Settings, *, stopping: threading.Event | None = None, store: JobStore | None = None):
+    def __init__(self, settings: Settings, *, stopping: threading.Event | None = None,
+                 draining: threading.Event | None = None, store: JobStore | None = None):
         self.settings = settings
         self.id = new_worker_id()
         self.store = store or JobStore(settings.database_url)
         self.artifacts = open_artifacts(settings.artifacts_path)
         self.catalog = Catalog.from_settings(settings)
         self.stopping = stopping or threading.Event()
+        # Set: claim no new job (the one running goes on until ``stopping``).
+        self.draining = draining or threading.Event()
         self._engine = None
         self._last_sweep = 0.0
+        self.registry = WorkerRegistry(self.store)
+        self.started_at = time.time()
+        self.current_job: str | None = None
 
     @property
     def engine(self):
@@ -62,9 +68,36 @@ class Worker:
 
     def serve_forever(self) -> None:
         log.info("worker %s ready", self.id)
-        while not self.stopping.is_set():
-            if not self.run_once():
-                self.stopping.wait(self.settings.poll_interval)
+        done = threading.Event()
+        beats = threading.Thread(target=self._beat_until, args=(done,), name="worker-heartbeat", daemon=True)
+        self.beat()
+        beats.start()
+        try:
+            while not self.stopping.is_set() and not self.draining.is_set():
+                if not self.run_once():
+                    self.stopping.wait(self.settings.poll_interval)
+        finally:
+            done.set()
+            beats.join(5)
+            self.registry.stopped(self.id)
+        log.info("worker %s stopped", self.id)
+
+    def beat(self) -> None:
+        """Tell the registry this worker lives: where, on what device, with which models, on which job."""
+        engine = self._engine
+        self.registry.beat(
+            self.id, host=socket.gethostname(), pid=os.getpid(),
+            device=str(engine.device) if engine is not None else f"{self.settings.device} (not loaded yet)",
+            models=engine.resident if engine is not None else [], current_job=self.current_job,
+            started_at=self.started_at)
+
+    def _beat_until(self, done: threading.Event) -> None:
+        # Three beats a lease: a worker counts as dead once a whole lease passes without one.
+        while not done.wait(self.settings.lease_seconds / 3):
+            try:
+                self.beat()
+            except Exception:  # a store blip must not stop the worker; the next beat retries
+                log.warning("worker heartbeat failed:\n%s", traceback.format_exc())
 
     def run_once(self) -> bool:
         """Claim and run one job; False when the queue was empty."""
@@ -93,6 +126,7 @@ class Worker:
             lease_seconds=self.settings.lease_seconds, interval=self.settings.progress_interval, stopping=self.stopping,
         )
         log.info("job %s attempt %d: %s", job.id, job.attempts, job.spec.model)
+        self.current_job = job.id
         try:
             with ctl:
                 result = self._execute(job, ctl, prefix)
@@ -123,6 +157,8 @@ class Worker:
             self.artifacts.delete_prefix(prefix)
             self.store.fail(job.id, self.id, "generation_failed", f"{type(exc).__name__}: {exc}")
             log.error("job %s failed:\n%s", job.id, traceback.format_exc())
+        finally:
+            self.current_job = None
 
     def _image(self, key: str | None) -> Image.Image | None:
         if key is None:
