@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from .. import __version__
 from ..service.videos import VideoService
 from ..settings import Settings
-from . import browsers, contract, errors, openai, signed
+from . import browsers, contract, errors, metrics, openai, signed
 from .dialects import DIALECTS
 from .auth import RateLimitHeaders, identify
 from .limits import BodyLimit
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, service: VideoService | None
         app.include_router(dialect.router)
 
     contract.install(app)
+    metrics.install(app, service)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up",
              responses={200: contract.ok(contract.Health), **contract.errors(contract.GenericError, (500,))})

@@ -23,7 +23,7 @@ from ..jobs import Job, JobSpec, JobStatus
 from ..media.gif import gif_from_mp4
 from ..media.inputs import read_input_image
 from ..settings import Settings
-from ..store import AccountStore, JobStore, Page, WorkerInfo, WorkerRegistry
+from ..store import AccountStore, Histogram, JobStats, JobStore, Page, WorkerInfo, WorkerRegistry
 from .derived import ensure_derived
 from .fitting import fit
 from .images import read_image
@@ -49,6 +49,17 @@ class Content:
     filename: str
     size: int
     path: Path | None  # the file itself where the artifact store is a local folder
+
+
+@dataclass(frozen=True)
+class QueueMetrics:
+    """The queue as /metrics shows it, read from the store (so the same from every API replica)."""
+
+    jobs: dict[str, int]  # by status
+    queued_by_model: dict[str, int]
+    live_workers: int
+    queue_wait: Histogram
+    run_time: Histogram
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,7 @@ class VideoService:
         self.store = store
         self.accounts = AccountStore(store)
         self.workers = WorkerRegistry(store)
+        self.stats = JobStats(store)
         self.artifacts = artifacts
         self.catalog = catalog
         self.settings = settings
@@ -106,6 +118,11 @@ class VideoService:
         except Exception as exc:  # whatever a dependency raises, the answer is "not ready"
             raise Unavailable(f"not ready: {describe(exc)}" if detail else "not ready") from exc
         return {"jobs": counts, "workers": live}
+
+    def metrics(self) -> QueueMetrics:
+        return QueueMetrics(self.store.counts(), self.stats.queued_by_model(),
+                            self.workers.live_count(self.settings.lease_seconds), self.stats.queue_wait(),
+                            self.stats.run_time())
 
     def worker_list(self) -> list[WorkerInfo]:
         """Every worker that has run against this store, newest first (``reelforge workers``)."""
