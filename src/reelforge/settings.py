@@ -85,7 +85,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("catalog", "", "A TOML file adding models, aliases, local weight paths and pricing to the catalog."),
     Setting("lease_seconds", 30.0, "How long a claim lasts without a heartbeat before the job is requeued.", float),
     Setting("max_attempts", 3, "Attempts per job before an expired lease fails it.", int),
-    Setting("poll_interval", 0.05, "Seconds an idle worker waits between claim attempts.", float),
+    Setting("poll_interval", 0.05, "Seconds an idle worker waits between claim attempts (SQLite).", float),
+    Setting("notify_poll_seconds", 1.0, "On PostgreSQL, where a NOTIFY wakes idle workers the moment a job is queued: "
+            "how often they look for work anyway, in case a notification was missed.", float),
     Setting("drain_seconds", 60.0, "How long a standalone worker told to stop (SIGTERM, Ctrl-C) may spend finishing "
             "its current job before handing it back to the queue; a second signal hands it back at once.", float),
     Setting("progress_interval", 1.0, "Seconds between progress/heartbeat writes of a running job.", float),

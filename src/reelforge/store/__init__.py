@@ -3,6 +3,8 @@
 from reelforge.store.accounts import AccountStore
 from reelforge.store.stats import Histogram, JobStats
 from reelforge.store.store import Heartbeat, JobStore, Page, RequeueResult
+from reelforge.store.wakeups import Wakeups
 from reelforge.store.workers import WorkerInfo, WorkerRegistry
 
-__all__ = ["AccountStore", "Heartbeat", "Histogram", "JobStats", "JobStore", "Page", "RequeueResult", "WorkerInfo", "WorkerRegistry"]
+__all__ = ["AccountStore", "Heartbeat", "Histogram", "JobStats", "JobStore", "Page", "RequeueResult", "Wakeups", "WorkerInfo",
+           "WorkerRegistry"]

@@ -34,6 +34,7 @@ from reelforge.errors import InsufficientCredits, InvalidRequest, JobNotFound
 from reelforge.jobs import Attempt, Job, JobError, JobSpec, JobStatus
 from reelforge.store.tables import accounts, idempotency_keys, jobs
 from reelforge.store.tables import attempts as attempts_table
+from reelforge.store.wakeups import notify_queued
 
 QUEUED = JobStatus.QUEUED.value
 IN_PROGRESS = JobStatus.IN_PROGRESS.value
@@ -132,6 +133,7 @@ class JobStore:
             if charge:
                 _debit(conn, account, charge)
             job = _job(conn.execute(stmt).one())
+            notify_queued(conn)
             if idempotency is not None:
                 route, key = idempotency
                 k = idempotency_keys.c
@@ -279,6 +281,7 @@ class JobStore:
             if number is None:
                 return False
             _close_attempts(conn, [(job_id, number)], now, "released")
+            notify_queued(conn)
         return True
 
     def fail(self, job_id: str, worker_id: str, code: str, message: str) -> bool:
@@ -372,6 +375,8 @@ class JobStore:
             if rows:
                 _close_attempts(conn, [(r.id, r.attempts) for r in rows], now, "expired")
                 _refund(conn, [r.id for r in rows if r.status != QUEUED])
+                if any(r.status == QUEUED for r in rows):
+                    notify_queued(conn)
         by_status: dict[str, builtins.list[str]] = {QUEUED: [], FAILED: [], CANCELLED: []}
         for r in rows:
             by_status[r.status].append(r.id)

@@ -24,7 +24,7 @@ from ..catalog import Catalog
 from ..errors import JobCancelled, LeaseLost, ReelforgeError, WorkerStopping
 from ..jobs import Job
 from ..settings import Settings
-from ..store import JobStore, WorkerRegistry
+from ..store import JobStore, Wakeups, WorkerRegistry
 from .control import JobControl
 from .render import OUTPUTS, generate_frames, write_outputs
 
@@ -72,11 +72,14 @@ class Worker:
         beats = threading.Thread(target=self._beat_until, args=(done,), name="worker-heartbeat", daemon=True)
         self.beat()
         beats.start()
+        wakeups = Wakeups(self.store.engine)
+        idle = self.settings.notify_poll_seconds if wakeups.pushed else self.settings.poll_interval
         try:
             while not self.stopping.is_set() and not self.draining.is_set():
                 if not self.run_once():
-                    self.stopping.wait(self.settings.poll_interval)
+                    wakeups.wait(idle)
         finally:
+            wakeups.close()
             done.set()
             beats.join(5)
             self.registry.stopped(self.id)
