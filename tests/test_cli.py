@@ -1,4 +1,4 @@
-"""`reelforge generate` and `reelforge models`, run as a user would run them."""
+"""`reelforge generate`, `models` and `worker --help`, run as a user would run them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import sys
 
 import av
 import numpy as np
+import pytest
 from PIL import Image
 
+from reelforge.cli import main
 from reelforge.engine.builtin import WEIGHTS_DIR
 from reelforge.engine.builtin.judge import judge
 
@@ -82,3 +84,13 @@ def test_pull_builds_the_builtin_model_and_explains_a_missing_one(tmp_path):
     assert (models / "ltx-tiny-random" / "model_index.json").is_file()
     proc = run(["pull", "no-such-model", "--models-dir", str(models)], models, tmp_path)
     assert proc.returncode == 2 and "Unknown model 'no-such-model'" in proc.stderr
+
+
+def test_worker_help_shows_only_what_a_worker_reads(capsys):
+    with pytest.raises(SystemExit):
+        main(["worker", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--database", "--artifacts", "--drain-seconds", "--notify-poll-seconds", "--device"):
+        assert flag in text
+    for flag in ("--port", "--public-url", "--cors-origins", "--max-upload-bytes", "--substitute-models"):
+        assert flag not in text

@@ -317,6 +317,12 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+# What a standalone worker reads; the API's settings (bind, keys, URLs, limits) mean nothing to it.
+WORKER_SETTINGS = ("data_dir", "database", "artifacts", "models_dir", "default_model", "catalog", "lease_seconds",
+                   "poll_interval", "notify_poll_seconds", "drain_seconds", "progress_interval", "device",
+                   "torch_threads", "max_resident_models", "max_resident_memory_gb", "log_level")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reelforge", description="Self-hosted text-to-video and image-to-video service.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -326,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("worker", help="Run one worker against a shared job store (for extra machines/GPUs).")
-    _add_setting_flags(p)
+    _add_setting_flags(p, WORKER_SETTINGS + tuple(s.name for s in SETTINGS if s.name.startswith("s3_")))
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("generate", help="Make one video in-process, without a server.")
