@@ -12,7 +12,6 @@ import time
 
 import httpx
 
-from reelforge.jobs import JobStatus
 from reelforge.settings import Settings
 from reelforge.store import JobStore
 from tests.live import LiveServer
@@ -69,10 +68,16 @@ def live_workers(server) -> int:
     return httpx.get(f"{server.base_url}/readyz").json()["workers"]  # the open local server: an insider
 
 
-def workers_table(data) -> str:
+def worker_row(data, pid: int) -> str:
+    """The line of `reelforge workers` for the worker with this pid."""
     out = subprocess.run([sys.executable, "-m", "reelforge.cli", "workers", "--data-dir", str(data),
                           "--lease-seconds", "2"], capture_output=True, text=True, check=True)
-    return out.stdout
+    return next(line for line in out.stdout.splitlines() if f":{pid}:" in line)
+
+
+def finished(server, vid: str, timeout: float = 120) -> dict:
+    """The job once it completed or failed."""
+    return wait_for(lambda: (s := status(server, vid))["status"] in ("completed", "failed") and s, vid, timeout)
 
 
 def test_a_detached_worker_outlives_its_shell_and_runs_jobs(tmp_path, tiny_models_dir):
@@ -85,15 +90,15 @@ def test_a_detached_worker_outlives_its_shell_and_runs_jobs(tmp_path, tiny_model
         time.sleep(1)
         assert _alive(pid), (data / "worker.log").read_text()
         vid = create(server, QUICK)
-        done = wait_for(lambda: (s := status(server, vid))["status"] in ("completed", "failed") and s, "the job")
+        done = finished(server, vid)
         assert done["status"] == "completed", done
         # It registered and beats: /readyz counts it, `reelforge workers` shows it live, with its pid.
         assert live_workers(server) == 1
-        row = next(line for line in workers_table(data).splitlines() if f":{pid}:" in line)
+        row = worker_row(data, pid)
         assert "live" in row and "reelforge-tiny" in row
         os.kill(pid, signal.SIGKILL)  # no goodbye: it just stops beating
         wait_for(lambda: live_workers(server) == 0, "the dead worker to stop counting", timeout=20)
-        row = next(line for line in workers_table(data).splitlines() if f":{pid}:" in line)
+        row = worker_row(data, pid)
         assert "dead" in row
     finally:
         if _alive(pid):
@@ -102,6 +107,7 @@ def test_a_detached_worker_outlives_its_shell_and_runs_jobs(tmp_path, tiny_model
 
 
 def _busy(server, data, models_dir, drain: str):
+    """A standalone worker busy with a slow job, one more job queued behind it, and SIGTERM sent."""
     pid = launch_detached(data, models_dir, "--drain-seconds", drain)
     busy, waiting = create(server, SLOW), create(server, QUICK)
     wait_for(lambda: (s := status(server, busy))["status"] == "in_progress" and s["progress"] > 0, "the slow job to run")
@@ -117,7 +123,7 @@ def test_sigterm_lets_the_current_job_finish_and_claims_nothing_more(tmp_path, t
         wait_exit(pid, timeout=240)
         assert status(server, busy)["status"] == "completed"
         assert status(server, waiting)["status"] == "queued"  # left for another worker
-        row = next(line for line in workers_table(data).splitlines() if f":{pid}:" in line)
+        row = worker_row(data, pid)
         assert "stopped" in row
     finally:
         server.stop()
@@ -137,7 +143,7 @@ def test_sigterm_past_the_grace_period_hands_the_job_back(tmp_path, tiny_models_
         # Nothing was lost: the next worker runs both.
         pid = launch_detached(data, tiny_models_dir)
         for vid in (busy, waiting):
-            done = wait_for(lambda: (s := status(server, vid))["status"] in ("completed", "failed") and s, vid, 240)
+            done = finished(server, vid, 240)
             assert done["status"] == "completed", done
         os.kill(pid, signal.SIGTERM)
         wait_exit(pid)
