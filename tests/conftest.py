@@ -1,4 +1,4 @@
-"""Session fixtures shared by every test folder: a throwaway PostgreSQL and the tiny model."""
+"""Session fixtures shared by every test folder: a throwaway PostgreSQL, a throwaway S3 server and the tiny model."""
 
 import os
 
@@ -11,6 +11,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.pgcluster import PostgresCluster, PostgresUnavailable  # noqa: E402
+from tests.s3server import S3Server, S3Unavailable  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +40,17 @@ def tiny_models_dir(tmp_path_factory) -> Path:
     models = tmp_path_factory.mktemp("models")
     build_tiny_ltx(models / "ltx-tiny-random")
     return models
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS) on loopback, shared by the session; make a bucket or prefix per test."""
+    try:
+        server = S3Server()
+        server.start()
+    except S3Unavailable as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()

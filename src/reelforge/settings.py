@@ -34,12 +34,20 @@ def _bool(v: str) -> bool:
     raise ValueError(f"expected a boolean (1/0, true/false), got {v!r}")
 
 
-def base_url(v: str) -> str:
+def _http_url(v: str, what: str) -> str:
     v = v.strip().rstrip("/")
     parts = urlsplit(v)
     if v and (parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment):
-        raise ValueError(f"expected a base URL like https://videos.example.com, got {v!r}")
+        raise ValueError(f"expected {what}, got {v!r}")
     return v
+
+
+def base_url(v: str) -> str:
+    return _http_url(v, "a base URL like https://videos.example.com")
+
+
+def endpoint_url(v: str) -> str:
+    return _http_url(v, "an endpoint URL like http://127.0.0.1:8333")
 
 
 SUBSTITUTE_POLICIES = ("builtin", "off")
@@ -73,7 +81,17 @@ SETTINGS: tuple[Setting, ...] = (
             "are believed (for client addresses and the scheme). Empty: none; forwarded headers are ignored."),
     Setting("database", "", "SQLAlchemy URL of the job store; empty means SQLite at DATA_DIR/reelforge.db. "
             "PostgreSQL: postgresql+psycopg://user:pass@host/db"),
-    Setting("artifacts", "", "Artifact folder; empty means DATA_DIR/artifacts."),
+    Setting("artifacts", "", "Where artifacts live: a folder, or s3://BUCKET/PREFIX for an S3-compatible bucket "
+            "(reached with the S3_* settings; the bucket must exist). Empty: DATA_DIR/artifacts."),
+    Setting("s3_endpoint_url", "", "S3 endpoint for an s3:// ARTIFACTS, e.g. http://127.0.0.1:8333 for SeaweedFS or "
+            "MinIO (buckets are then addressed by path). Empty: boto3's default (AWS, or AWS_ENDPOINT_URL).",
+            endpoint_url),
+    Setting("s3_region", "", "Region of the S3 bucket, e.g. us-east-1. Empty: boto3's default (AWS_REGION, "
+            "~/.aws/config)."),
+    Setting("s3_access_key_id", "", "Access key id for the S3 bucket. Empty: boto3's credential chain "
+            "(AWS_ACCESS_KEY_ID, ~/.aws/credentials, an instance role)."),
+    Setting("s3_secret_access_key", "", "Secret access key for the S3 bucket; prefer the environment variable to the "
+            "flag, which other users can read in the process list. Empty: boto3's credential chain."),
     Setting("models_dir", "", "Where local model weights live; empty means DATA_DIR/models."),
     Setting("workers", 1, "Worker processes `serve` starts (0: API only; run `reelforge worker` elsewhere).", int),
     Setting("default_model", "reelforge-tiny", "Model used when a request names none."),
@@ -155,8 +173,18 @@ class Settings:
         return self._values["database"] or f"sqlite:///{self.data_path / 'reelforge.db'}"
 
     @property
+    def artifacts_location(self) -> str:
+        """ARTIFACTS as ``open_artifacts`` takes it: a URL (s3://bucket/prefix) as given, a folder resolved."""
+        value = self._values["artifacts"]
+        return value if "://" in value else str(self.artifacts_path)
+
+    @property
     def artifacts_path(self) -> Path:
-        return Path(self._values["artifacts"]).expanduser().resolve() if self._values["artifacts"] else self.data_path / "artifacts"
+        """The artifact folder; a ValueError where ARTIFACTS is a URL, which no folder stands for."""
+        value = self._values["artifacts"]
+        if "://" in value:
+            raise ValueError(f"artifacts is {value!r}, a URL, not a folder")
+        return Path(value).expanduser().resolve() if value else self.data_path / "artifacts"
 
     @property
     def allow_hosts(self) -> frozenset[str]:

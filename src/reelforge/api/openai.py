@@ -226,13 +226,14 @@ async def remix_video(
                                      "The artifact: video (mp4), thumbnail (webp), spritesheet (jpeg) or gif"),
                 **_READ_ERRORS})
 def video_content(
+    request: Request,
     video_id: str,
     variant: Literal["video", "thumbnail", "spritesheet", "gif"] = "video",
     svc: VideoService = Depends(service),
     acct: Account = Depends(reader()),
 ) -> Response:
     content = svc.content(job_id(video_id), variant, account=acct.id)
-    return artifact_response(svc, content)
+    return artifact_response(request, svc, content)
 
 
 def _model_object(model: Installed) -> dict[str, Any]:

@@ -94,4 +94,4 @@ def signed_file(request: Request, job_id: str, variant: str, expires: int = 0, s
     if expires < time.time():
         raise LinkExpired("This link has expired; fetch the job again for a fresh one.")
     content = svc.content(job_id, variant, account=None)
-    return artifact_response(svc, content)
+    return artifact_response(request, svc, content)

@@ -4,12 +4,14 @@ Keys are slash-separated relative names such as ``jobs/<job_id>/a1/video.mp4``.
 They are validated strictly (``validate_key``) because parts of them come from
 ids and file names that end up as paths on disk for the local backend.
 
-Every backend (local folder now, S3 later) has the same semantics:
+Every backend (a local folder, an S3 bucket) has the same semantics:
 
 - A missing key raises ``ArtifactMissing``, a ``KeyError``.
 - An invalid key or prefix raises ``ValueError``.
 - Writes are all-or-nothing: a reader sees the old object, the new one or none.
 - Ranges are inclusive, like HTTP ``Range: bytes=start-end``.
+- A streamed range (``iter_range``) never splices two versions of an object: the
+  local folder keeps streaming the version it opened; S3 raises ``ArtifactChanged``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,18 @@ class ArtifactMissing(KeyError):
         return f"no artifact stored under '{self.key}'"
 
 
+class ArtifactChanged(RuntimeError):
+    """The object was replaced while a streamed range was being read from it."""
+
+    def __init__(self, key: str):
+        super().__init__(f"artifact '{key}' was replaced while it was being read")
+        self.key = key
+
+
+class ArtifactStoreUnavailable(RuntimeError):
+    """The configured store cannot be used: its bucket is missing, access is denied, or it is unreachable."""
+
+
 def validate_key(key: str) -> str:
     """Return ``key`` if it is a safe relative key, else raise ValueError.
 
@@ -58,14 +72,19 @@ def validate_prefix(prefix: str) -> str:
     return validate_key(prefix[:-1] if prefix.endswith("/") else prefix) + "/"
 
 
+def check_order(key: str, start: int, end_inclusive: int) -> None:
+    """The part of ``check_range`` that needs no size: a negative or inverted range raises ValueError."""
+    if start < 0 or end_inclusive < start:
+        raise ValueError(f"invalid range {start}-{end_inclusive} for '{key}'")
+
+
 def check_range(key: str, size: int, start: int, end_inclusive: int) -> int:
     """Validate an inclusive byte range against ``size``; return the end clamped to the last byte.
 
     As in HTTP, an end past the object is clamped; a start at or past the end
     of the object (or a negative or inverted range) raises ValueError.
     """
-    if start < 0 or end_inclusive < start:
-        raise ValueError(f"invalid range {start}-{end_inclusive} for '{key}'")
+    check_order(key, start, end_inclusive)
     if start >= size:
         raise ValueError(f"range start {start} is past the end of '{key}' ({size} bytes)")
     return min(end_inclusive, size - 1)

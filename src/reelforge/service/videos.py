@@ -104,7 +104,7 @@ class VideoService:
     def open(cls, settings: Settings, *, store: JobStore | None = None) -> VideoService:
         """The service over the configured store, artifacts and catalog. The API gets its service from
         here, so wiring the store stays below the api layer (the import contract in pyproject.toml)."""
-        return cls(store or JobStore(settings.database_url), open_artifacts(settings.artifacts_path),
+        return cls(store or JobStore(settings.database_url), open_artifacts(settings),
                    Catalog.from_settings(settings), settings)
 
     def ready(self, *, detail: bool) -> dict[str, Any]:
@@ -334,5 +334,6 @@ class VideoService:
     def content_bytes(self, content: Content) -> bytes:
         return self.artifacts.get_bytes(content.key)
 
-    def iter_content(self, content: Content) -> Iterator[bytes]:
-        return self.artifacts.iter_range(content.key, 0, content.size - 1)
+    def iter_content(self, content: Content, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes ``start`` to ``end`` inclusive (default: to the last byte), streamed in chunks."""
+        return self.artifacts.iter_range(content.key, start, content.size - 1 if end is None else end)

@@ -41,7 +41,7 @@ class Worker:
         self.settings = settings
         self.id = new_worker_id()
         self.store = store or JobStore(settings.database_url)
-        self.artifacts = open_artifacts(settings.artifacts_path)
+        self.artifacts = open_artifacts(settings)
         self.catalog = Catalog.from_settings(settings)
         self.stopping = stopping or threading.Event()
         # Set: claim no new job (the one running goes on until ``stopping``).
