@@ -12,6 +12,7 @@ import pytest  # noqa: E402
 
 from tests.pgcluster import PostgresCluster, PostgresUnavailable  # noqa: E402
 from tests.s3server import S3Server, S3Unavailable  # noqa: E402
+from tests.throwaway import session_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -20,15 +21,13 @@ def postgres_url() -> Iterator[str]:
 
     Tests that write should make their own database with ``tests.pgcluster.create_database``.
     """
-    try:
+    def start() -> PostgresCluster:
         cluster = PostgresCluster()
-        url = cluster.start()
-    except PostgresUnavailable as e:
-        pytest.fail(str(e), pytrace=False)
-    try:
-        yield url
-    finally:
-        cluster.stop()
+        cluster.start()
+        return cluster
+
+    for cluster in session_server(start, PostgresUnavailable):
+        yield cluster.url
 
 
 @pytest.fixture(scope="session")
@@ -45,12 +44,9 @@ def tiny_models_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """A real S3 server (SeaweedFS) on loopback, shared by the session; make a bucket or prefix per test."""
-    try:
+    def start() -> S3Server:
         server = S3Server()
         server.start()
-    except S3Unavailable as e:
-        pytest.fail(str(e), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+        return server
+
+    yield from session_server(start, S3Unavailable)

@@ -20,6 +20,8 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
+from tests.throwaway import Throwaway, start_with_retries
+
 BINARIES = ("initdb", "pg_ctl", "postgres")
 # Durability is pointless for a cluster that lives for one test session.
 SETTINGS = """
@@ -81,7 +83,7 @@ def _env() -> dict[str, str]:
     return env
 
 
-class PostgresCluster:
+class PostgresCluster(Throwaway):
     """``start()`` returns a SQLAlchemy URL for the ``postgres`` superuser; ``stop()`` removes everything."""
 
     def __init__(self) -> None:
@@ -114,15 +116,16 @@ class PostgresCluster:
                 raise PostgresUnavailable(f"initdb failed in {self.root} (as {self._who()}):\n{r.stdout}{r.stderr}")
             with open(self.data / "postgresql.conf", "a") as f:
                 f.write(SETTINGS.format(sockets=self.root))
-            # Another process may grab the free port before the server binds it: retry on a new one.
-            for _ in range(attempts):
-                self.port = _free_port()
-                if self._serve():
-                    return self.url
-            raise PostgresUnavailable(f"postgres did not start (as {self._who()}):\n{self.log.read_text()[-4000:]}")
+            start_with_retries(self, self._serve_on_free_port, attempts, PostgresUnavailable,
+                               f"postgres (as {self._who()})")
+            return self.url
         except BaseException:
             self.stop()
             raise
+
+    def _serve_on_free_port(self) -> bool:
+        self.port = _free_port()
+        return self._serve()
 
     def _serve(self, timeout: float = 60) -> bool:
         """Start the postmaster as our own child (not via pg_ctl) so we reap it: PID 1 in a container may not."""
@@ -154,21 +157,8 @@ class PostgresCluster:
     def url(self) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
-    def stop(self) -> None:
-        self._halt()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def _halt(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+    def _ask_to_stop(self) -> None:
+        self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
 
     def _who(self) -> str:
         return self.user.pw_name if self.user is not None else pwd.getpwuid(os.geteuid()).pw_name

@@ -24,6 +24,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tests.throwaway import Throwaway, start_with_retries
+
 # Each component of `weed mini` takes an HTTP and a gRPC port.
 PORT_FLAGS = (
     "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
@@ -64,7 +66,7 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-class S3Server:
+class S3Server(Throwaway):
     """``start()`` returns the endpoint URL; ``access_key``/``secret_key`` are this server's only identity."""
 
     def __init__(self) -> None:
@@ -93,15 +95,9 @@ class S3Server:
         return name
 
     def start(self, attempts: int = 3) -> str:
-        try:
-            # Another process may take a chosen port before weed binds it: then weed exits; retry on new ones.
-            for _ in range(attempts):
-                if self._serve():
-                    return self.endpoint
-            raise S3Unavailable(f"weed mini did not start:\n{self.log.read_text(errors='replace')[-4000:]}")
-        except BaseException:
-            self.stop()
-            raise
+        # weed exits when another process took one of its chosen ports; serve() then tries new ones.
+        start_with_retries(self, self._serve, attempts, S3Unavailable, "weed mini")
+        return self.endpoint
 
     def _serve(self, timeout: float = 60) -> bool:
         ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS))))
@@ -133,18 +129,8 @@ class S3Server:
         self._halt()
         return False
 
-    def stop(self) -> None:
-        self._halt()
-        shutil.rmtree(self.root, ignore_errors=True)
+    def _ask_to_stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
 
-    def _halt(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc = None
+    def _force_stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
