@@ -68,3 +68,39 @@ def test_sqlite_waits_out_its_poll(tmp_path):
     assert w.wait(0.05) is False  # no NOTIFY here: the worker's poll finds the job
     w.close()
     store.close()
+
+
+def test_a_cancel_of_a_running_job_reaches_the_worker_that_watches_it(pg_store):
+    w = listening(pg_store)
+    try:
+        running, queued = pg_store.create(SPEC), pg_store.create(SPEC)
+        assert pg_store.claim("w1", 60).id == running.id
+        cancelled = {job.id: threading.Event() for job in (running, queued)}
+        for job_id, event in cancelled.items():
+            w.watch_cancel(job_id, event)
+        other = JobStore(str(pg_store.engine.url.render_as_string(hide_password=False)))
+        other.request_cancel(running.id)
+        assert cancelled[running.id].wait(60)
+        # A queued job is cancelled outright: no worker holds it, so nothing is sent.
+        other.request_cancel(queued.id)
+        assert not cancelled[queued.id].wait(1.5)
+        other.close()
+    finally:
+        w.close()
+
+
+def test_deleting_a_running_job_notifies_too_and_an_unwatched_job_is_ignored(pg_store):
+    w = listening(pg_store)
+    try:
+        job = pg_store.create(SPEC)
+        pg_store.claim("w1", 60)
+        event = threading.Event()
+        w.watch_cancel(job.id, event)
+        w.unwatch_cancel(job.id)
+        pg_store.request_cancel(job.id)
+        assert not event.wait(1.5)
+        w.watch_cancel(job.id, event)
+        pg_store.delete(job.id)
+        assert event.wait(60)
+    finally:
+        w.close()

@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import httpx
 
 from reelforge.settings import Settings
 from reelforge.store import JobStore
 from tests.live import LiveServer
+from tests.pgcluster import create_database
 from tests.worker.test_durability import SLOW, _alive
 
 QUICK = {"size": "256x256", "seconds": 4, "num_inference_steps": 2}
@@ -149,3 +151,29 @@ def test_sigterm_past_the_grace_period_hands_the_job_back(tmp_path, tiny_models_
         wait_exit(pid)
     finally:
         server.stop()
+
+
+def test_on_postgresql_a_cancel_reaches_the_running_worker_by_notify(tmp_path, tiny_models_dir, postgres_url):
+    """Heartbeats here come once a minute, so only the NOTIFY can stop the job before it ends."""
+    data = tmp_path / "data"
+    url = create_database(postgres_url, f"cancel_{uuid.uuid4().hex[:12]}")
+    server = LiveServer(data, models_dir=tiny_models_dir, workers=0, database=url).start()
+    pid = launch_detached(data, tiny_models_dir, "--database", url, "--progress-interval", "60",
+                          "--lease-seconds", "600")
+    try:
+        vid = create(server, SLOW)
+        wait_for(lambda: status(server, vid)["status"] == "in_progress", "the worker to claim the job")
+        time.sleep(2)  # into the denoising loop
+        r = httpx.post(f"{server.base_url}/v1/videos/{vid}/cancel")
+        assert r.status_code == 200, r.text
+        done = finished(server, vid, timeout=30)
+        assert done["error"]["code"] == "cancelled", done
+        # Stopped between steps, not refused at completion (which a slow heartbeat would come to).
+        log = (data / "worker.log").read_text()
+        assert f"job {vid.removeprefix('video_')} cancelled\n" in log, log
+        assert _alive(pid)  # the worker goes on, ready for the next job
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        server.stop()
+    store = JobStore(url)
+    assert [a.outcome for a in store.attempts(vid.removeprefix("video_"))] == ["cancelled"]

@@ -34,7 +34,7 @@ from reelforge.errors import InsufficientCredits, InvalidRequest, JobNotFound
 from reelforge.jobs import Attempt, Job, JobError, JobSpec, JobStatus
 from reelforge.store.tables import accounts, idempotency_keys, jobs
 from reelforge.store.tables import attempts as attempts_table
-from reelforge.store.wakeups import notify_queued
+from reelforge.store.wakeups import notify_cancelled, notify_queued
 
 QUEUED = JobStatus.QUEUED.value
 IN_PROGRESS = JobStatus.IN_PROGRESS.value
@@ -324,6 +324,8 @@ class JobStore:
             if row is None:
                 return _get(conn, job_id, account)
             _refund(conn, [job_id])
+            if row.status == IN_PROGRESS:  # a worker holds it: tell that worker now
+                notify_cancelled(conn, job_id)
             return _job(row)
 
     def delete(self, job_id: str, account: str | None = None) -> Job:
@@ -338,6 +340,8 @@ class JobStore:
             row = conn.execute(stmt).first()
             if row is not None:
                 _refund(conn, [job_id])
+                if row.status == IN_PROGRESS:
+                    notify_cancelled(conn, job_id)
         if row is None:
             raise JobNotFound(job_id)
         return _job(row)
@@ -396,7 +400,7 @@ def _create_engine(url: str) -> Engine:
     # (never one connection to two threads at once). Unbounded overflow because
     # SQLite connections are cheap and a busy API should wait on the database's
     # lock, not on a pool timeout.
-    engine = sa.create_engine(u, poolclass=QueuePool, pool_size=5, max_overflow=-1)
+    engine = sa.create_engine(u, poolclass=QueuePool, pool_size=64, max_overflow=-1)
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 

@@ -51,6 +51,8 @@ class Worker:
         self.registry = WorkerRegistry(self.store)
         self.started_at = time.time()
         self.current_job: str | None = None
+        # Set while serve_forever runs: pushes new jobs and cancels of the running one (PostgreSQL).
+        self.wakeups: Wakeups | None = None
 
     @property
     def engine(self):
@@ -72,13 +74,14 @@ class Worker:
         beats = threading.Thread(target=self._beat_until, args=(done,), name="worker-heartbeat", daemon=True)
         self.beat()
         beats.start()
-        wakeups = Wakeups(self.store.engine)
+        wakeups = self.wakeups = Wakeups(self.store.engine)
         idle = self.settings.notify_poll_seconds if wakeups.pushed else self.settings.poll_interval
         try:
             while not self.stopping.is_set() and not self.draining.is_set():
                 if not self.run_once():
                     wakeups.wait(idle)
         finally:
+            self.wakeups = None
             wakeups.close()
             done.set()
             beats.join(5)
@@ -130,6 +133,9 @@ class Worker:
         )
         log.info("job %s attempt %d: %s", job.id, job.attempts, job.spec.model)
         self.current_job = job.id
+        if self.wakeups is not None:
+            # A cancel then stops the job at its next step, not at the next heartbeat (which still checks).
+            self.wakeups.watch_cancel(job.id, ctl.cancelled)
         try:
             with ctl:
                 result = self._execute(job, ctl, prefix)
@@ -161,6 +167,8 @@ class Worker:
             self.store.fail(job.id, self.id, "generation_failed", f"{type(exc).__name__}: {exc}")
             log.error("job %s failed:\n%s", job.id, traceback.format_exc())
         finally:
+            if self.wakeups is not None:
+                self.wakeups.unwatch_cancel(job.id)
             self.current_job = None
 
     def _image(self, key: str | None) -> Image.Image | None:
