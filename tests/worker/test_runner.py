@@ -43,8 +43,10 @@ def test_a_failing_job_fails_with_a_clear_error_and_the_next_one_completes(worke
     assert missing.status is JobStatus.FAILED and missing.error.message
     done = store.get(good.id)
     assert done.status is JobStatus.COMPLETED and done.result["num_frames"] == 9
+    assert set(done.result["artifacts"]) == {"video", "thumbnail", "spritesheet", "gif"}
     for key in done.result["artifacts"].values():
         assert worker.artifacts.exists(key)
+    assert worker.artifacts.get_bytes(done.result["artifacts"]["gif"])[:6] == b"GIF89a"  # made by the worker
     assert [a.outcome for a in store.attempts(good.id)] == ["completed"]
 
 

@@ -20,11 +20,9 @@ from ..artifacts.base import ArtifactStore
 from ..catalog import Catalog, ModelEntry
 from ..errors import Conflict, GenerationFailed, InvalidRequest, Unavailable, WaitTimeout, describe, shown
 from ..jobs import Job, JobSpec, JobStatus
-from ..media.gif import gif_from_mp4
 from ..media.inputs import read_input_image
 from ..settings import Settings
 from ..store import AccountStore, Histogram, JobStats, JobStore, Page, WorkerInfo, WorkerRegistry
-from .derived import ensure_derived
 from .fitting import fit
 from .images import read_image
 from .models import Installed, check_loras, installed, serving
@@ -37,9 +35,6 @@ VARIANTS = {
     "spritesheet": ("spritesheet.jpg", "image/jpeg"),
     "gif": ("video.gif", "image/gif"),
 }
-# Made from the mp4 on first request, then kept beside it: no job pays for a format nobody asked for
-# (service.derived makes them one at a time, outside request threads).
-DERIVED = {"gif": gif_from_mp4}
 
 
 @dataclass(frozen=True)
@@ -322,12 +317,12 @@ class VideoService:
                 param="video_id",
             )
         filename, media_type = VARIANTS[variant]
-        if variant in DERIVED:
-            key = f"jobs/{job.id}/{filename}"
-            ensure_derived(self.artifacts, key, job.result["artifacts"]["video"], DERIVED[variant],
-                           what=f"Video {shown(job_id)} has no {variant}")
-        else:
-            key = job.result["artifacts"][variant]
+        key = job.result["artifacts"].get(variant)
+        if key is None:
+            # Workers make every variant; only jobs finished before they made GIFs lack one.
+            raise Conflict(f"Video {shown(job_id)} has no {variant}: it was made before reelforge workers made "
+                           f"{variant}s. Allowed for it: {', '.join(v for v in VARIANTS if v in job.result['artifacts'])}.",
+                           param="variant", code="variant_unavailable")
         return Content(key=key, media_type=media_type, filename=filename, size=self.artifacts.size(key),
                        path=self.artifacts.local_path(key))
 

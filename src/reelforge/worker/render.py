@@ -16,6 +16,7 @@ from ..catalog import STYLES, ModelEntry
 from ..catalog.weights import find_lora, lora_not_found
 from ..errors import ModelUnavailable
 from ..jobs import JobSpec
+from ..media.gif import gif_from_frames
 from ..media.images import spritesheet_jpeg, thumbnail_webp
 from ..media.inputs import fit_image
 from ..media.video import encode_mp4
@@ -23,7 +24,7 @@ from ..media.video import encode_mp4
 if TYPE_CHECKING:
     from ..engine.runtime import Engine
 
-OUTPUTS = {"video": "video.mp4", "thumbnail": "thumbnail.webp", "spritesheet": "spritesheet.jpg"}
+OUTPUTS = {"video": "video.mp4", "thumbnail": "thumbnail.webp", "spritesheet": "spritesheet.jpg", "gif": "video.gif"}
 OnStep = Callable[[int, int], None]
 
 
@@ -94,10 +95,11 @@ def _chain(engine: "Engine", entry: ModelEntry, req, segments, on_step: OnStep) 
 
 
 def write_outputs(frames: np.ndarray, spec: JobSpec, out_dir: Path) -> dict[str, Path]:
-    """Encode the mp4 at the requested size, a WebP thumbnail and a JPEG spritesheet."""
+    """Encode the mp4 at the requested size, a WebP thumbnail, a JPEG spritesheet and a GIF."""
     size = (spec.width, spec.height)
     paths = {variant: out_dir / name for variant, name in OUTPUTS.items()}
     encode_mp4(frames, spec.fps, paths["video"], size=size)
     paths["thumbnail"].write_bytes(thumbnail_webp(frames, size=size))
     paths["spritesheet"].write_bytes(spritesheet_jpeg(frames))
+    paths["gif"].write_bytes(gif_from_frames(frames, spec.fps, size=size))
     return paths

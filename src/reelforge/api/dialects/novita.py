@@ -7,7 +7,7 @@ while AnimateDiff's weights are absent). What ran is in task-result's ``extra.re
 change in its ``adjustments`` (and the create response's), so nothing changes silently.
 
 Task ids are our job ids as UUIDs. ``extra.response_video_type: "gif"`` hands out a signed link to the
-job's GIF variant (made from its mp4 on first download). ``extra.webhook.url`` is checked with the
+job's GIF variant (made by the worker beside the mp4). ``extra.webhook.url`` is checked with the
 SSRF rules and recorded; this server does not deliver Novita webhooks yet.
 """
 
