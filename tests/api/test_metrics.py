@@ -53,6 +53,9 @@ def test_metrics_follow_the_queue_and_the_workers(tmp_path, tiny_models_dir):
         assert value(done, "reelforge_run_seconds_count") == 2 and value(done, "reelforge_run_seconds_sum") > 0
         assert value(done, "reelforge_queue_wait_seconds_count") == 2
         assert value(done, "reelforge_run_seconds_bucket", le="+Inf") == 2
+        # Seconds per denoising step, as the worker timed them (QUICK runs 2 steps): one sample per job.
+        assert value(done, "reelforge_denoising_step_seconds_count", model="reelforge-tiny") == 2
+        assert value(done, "reelforge_denoising_step_seconds_sum", model="reelforge-tiny") > 0
         # A poll is timed under its route's template, never under the job's own path.
         assert value(done, "reelforge_http_request_duration_seconds_count",
                      method="GET", route="/v1/videos/{video_id}", status="200") >= 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reelforge.store import JobStats
-from reelforge.store.stats import RUN_BUCKETS, WAIT_BUCKETS
+from reelforge.store.stats import RUN_BUCKETS, STEP_BUCKETS, WAIT_BUCKETS
 from tests.store.test_contract import SPEC
 
 
@@ -22,3 +22,22 @@ def test_depth_per_model_and_histograms_follow_the_jobs(store):
     assert [b for b, _ in wait.buckets] == list(WAIT_BUCKETS) and [b for b, _ in run.buckets] == list(RUN_BUCKETS)
     # Cumulative: a job a fraction of a second long is under every bound.
     assert all(n == 1 for _, n in run.buckets)
+
+
+def test_seconds_per_denoising_step_per_model_from_what_workers_measured(store):
+    stats = JobStats(store)
+    assert stats.step_time() == {}
+    timings = {"ltx-tiny-random": [0.02, 0.2], "reelforge-tiny": [None, 0.004]}  # None: too few steps to time
+    for model, steps in timings.items():
+        for step_s in steps:
+            store.create(SPEC.replace(model=model), account="a", surface="openai", max_attempts=3)
+            job = store.claim("w1", 30)
+            assert store.complete(job.id, "w1", {"artifacts": {}, "timings": {"step_s": step_s}})
+    store.create(SPEC)  # queued: not counted
+    got = stats.step_time()
+    assert set(got) == {"ltx-tiny-random", "reelforge-tiny"}
+    ltx, tiny = got["ltx-tiny-random"], got["reelforge-tiny"]
+    assert ltx.count == 2 and abs(ltx.total - 0.22) < 1e-9
+    assert dict(ltx.buckets)[0.025] == 1 and dict(ltx.buckets)[0.25] == 2 and dict(ltx.buckets)[0.01] == 0
+    assert tiny.count == 1 and dict(tiny.buckets)[0.005] == 1
+    assert [b for b, _ in ltx.buckets] == list(STEP_BUCKETS)

@@ -47,11 +47,20 @@ class QueueCollector:
                                 value=m.live_workers)
         yield _histogram("reelforge_queue_wait_seconds", "From creation to a job's first start.", m.queue_wait)
         yield _histogram("reelforge_run_seconds", "From start to completion, completed jobs.", m.run_time)
+        steps = HistogramMetricFamily("reelforge_denoising_step_seconds",
+                                      "Mean seconds per denoising step of each completed job, per model.",
+                                      labels=["model"])
+        for model, h in sorted(m.step_time.items()):
+            steps.add_metric([model], _buckets(h), sum_value=h.total)
+        yield steps
+
+
+def _buckets(h: Histogram) -> list[tuple[str, int]]:
+    return [(str(bound), n) for bound, n in h.buckets] + [("+Inf", h.count)]
 
 
 def _histogram(name: str, documentation: str, h: Histogram) -> HistogramMetricFamily:
-    buckets = [(str(bound), n) for bound, n in h.buckets] + [("+Inf", h.count)]
-    return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=h.total)
+    return HistogramMetricFamily(name, documentation, buckets=_buckets(h), sum_value=h.total)
 
 
 class RouteTimer:

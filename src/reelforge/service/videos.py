@@ -55,6 +55,7 @@ class QueueMetrics:
     live_workers: int
     queue_wait: Histogram
     run_time: Histogram
+    step_time: dict[str, Histogram]  # per model
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class VideoService:
     def metrics(self) -> QueueMetrics:
         return QueueMetrics(self.store.counts(), self.stats.queued_by_model(),
                             self.workers.live_count(self.settings.lease_seconds), self.stats.queue_wait(),
-                            self.stats.run_time())
+                            self.stats.run_time(), self.stats.step_time())
 
     def worker_list(self) -> list[WorkerInfo]:
         """Every worker that has run against this store, newest first (``reelforge workers``)."""
@@ -156,13 +157,14 @@ class VideoService:
         while its weights are absent), the request fitted to that model, then every rule checked.
         ``image_size`` is the decoded first frame's (width, height), when there is one. Errors name
         the wire field the caller sent (``VideoRequest.params``)."""
+        models_path = self.settings.models_path  # resolved on each read (a filesystem walk): read it once
         try:
             entry, stand_in = serving(
-                self.catalog, req.model, self.settings.models_path, policy=self.settings.substitute_models,
+                self.catalog, req.model, models_path, policy=self.settings.substitute_models,
                 param=req.model_param, asked=req.model_asked, image=req.image is not None, keyframes=req.last_image is not None)
             fitted, adjustments = fit(entry, req, image_size=image_size, stand_in=stand_in is not None)
             spec = build_spec(self.catalog, dataclasses.replace(fitted, model=entry.id), image_size=image_size)
-            check_loras(spec.loras, self.settings.models_path)
+            check_loras(spec.loras, models_path)
         except InvalidRequest as exc:
             exc.param = req.wire(exc.param)
             raise

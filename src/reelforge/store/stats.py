@@ -17,6 +17,8 @@ from reelforge.store.tables import jobs
 # Seconds. A queue wait spans a cold start to many minutes behind other jobs; a run, one step to an hour.
 WAIT_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 RUN_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+# A denoising step: milliseconds for the built-in model on a GPU, a minute for a large model on a CPU.
+STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,23 @@ class JobStats:
         return self._histogram(jobs.c.completed_at - jobs.c.started_at,
                                sa.and_(jobs.c.status == "completed", jobs.c.started_at.is_not(None)), RUN_BUCKETS)
 
+    def step_time(self) -> dict[str, Histogram]:
+        """Mean seconds per denoising step of each completed job (as its worker measured it), per model."""
+        seconds = jobs.c.result[("timings", "step_s")].as_float()
+        where = sa.and_(jobs.c.status == "completed", seconds.is_not(None))
+        return self._histograms(seconds, where, STEP_BUCKETS, jobs.c.spec["model"].as_string())
+
     def _histogram(self, seconds, where, bounds: tuple[float, ...]) -> Histogram:
-        # One scan: every bucket is a conditional count over the same rows.
+        return self._histograms(seconds, where, bounds).get(None, Histogram(tuple((b, 0) for b in bounds), 0, 0.0))
+
+    def _histograms(self, seconds, where, bounds: tuple[float, ...], by=None) -> dict:
+        # One scan: every bucket is a conditional count over the same rows (per group, with ``by``).
         columns = [sa.func.count(), sa.func.coalesce(sa.func.sum(seconds), 0.0)]
         columns += [sa.func.coalesce(sa.func.sum(sa.case((seconds <= b, 1), else_=0)), 0) for b in bounds]
+        query = sa.select(by if by is not None else sa.null(), *columns).where(where)
+        if by is not None:
+            query = query.group_by(by)
         with self.engine.connect() as conn:
-            count, total, *under = conn.execute(sa.select(*columns).where(where)).one()
-        return Histogram(tuple(zip(bounds, (int(n) for n in under))), int(count), float(total))
+            rows = conn.execute(query).all()
+        return {key: Histogram(tuple(zip(bounds, (int(n) for n in under))), int(count), float(total))
+                for key, count, total, *under in rows if count}

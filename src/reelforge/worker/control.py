@@ -18,7 +18,7 @@ from ..store import JobStore
 class JobControl:
     def __init__(
         self, store: JobStore, job_id: str, worker_id: str, *, lease_seconds: float, interval: float,
-        stopping: threading.Event | None = None,
+        stopping: threading.Event | None = None, steps: int = 0,
     ):
         self.store = store
         self.job_id = job_id
@@ -29,6 +29,10 @@ class JobControl:
         self.progress = 0
         self.eta_at: float | None = None
         self._first_tick: tuple[float, int] | None = None
+        # The first ``steps`` ticks of a job are denoising steps (of its first stage, for chained or
+        # two-stage models); the time between the first and the last of them gives seconds per step.
+        self.steps = steps
+        self._step_ticks: list[float] = []
         self.cancelled = threading.Event()
         self.lost = threading.Event()
         self._done = threading.Event()
@@ -72,8 +76,16 @@ class JobControl:
     def on_step(self, done: int, total: int) -> None:
         # Steps and decode ticks are the first 90%; encoding and storing fill the rest.
         self.set_progress(90 * done / max(total, 1))
+        if done <= self.steps:
+            self._step_ticks.append(time.perf_counter())
         self._estimate(done, total)
         self.check()
+
+    @property
+    def step_seconds(self) -> float | None:
+        """Mean seconds per denoising step, once two steps have ticked."""
+        ticks = self._step_ticks
+        return (ticks[-1] - ticks[0]) / (len(ticks) - 1) if len(ticks) >= 2 else None
 
     def _estimate(self, done: int, total: int) -> None:
         """ETA from the measured pace since the first tick; loading and text encoding come before

@@ -130,6 +130,7 @@ class Worker:
         ctl = JobControl(
             self.store, job.id, self.id,
             lease_seconds=self.settings.lease_seconds, interval=self.settings.progress_interval, stopping=self.stopping,
+            steps=job.spec.num_inference_steps,
         )
         log.info("job %s attempt %d: %s", job.id, job.attempts, job.spec.model)
         self.current_job = job.id
@@ -203,5 +204,5 @@ class Worker:
             "native_size": f"{frames.shape[2]}x{frames.shape[1]}",
             "attempt": job.attempts,
             "worker": self.id,
-            "timings": {"generate_s": round(t1 - t0, 3), "encode_s": round(t2 - t1, 3)},
+            "timings": {"generate_s": round(t1 - t0, 3), "encode_s": round(t2 - t1, 3), "step_s": ctl.step_seconds},
         }
