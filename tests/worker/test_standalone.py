@@ -29,14 +29,14 @@ def _env(models_dir) -> dict[str, str]:
     return env
 
 
-def launch_detached(data, models_dir, *flags: str, shell_lives: float = 0.0) -> int:
+def launch_detached(data, models_dir, *flags: str, shell_lives: float = 0.0, env: dict | None = None) -> int:
     """Start a worker in the background of a shell that exits ``shell_lives`` seconds later, as a
     terminal that started `reelforge worker ... &` and was then closed."""
     cmd = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "reelforge.cli", "worker", "--data-dir", str(data),
                                              *flags])
     shell = subprocess.Popen(
         ["sh", "-c", f"{cmd} >>{shlex.quote(str(data / 'worker.log'))} 2>&1 & echo $!; sleep {shell_lives}"],
-        env=_env(models_dir), stdout=subprocess.PIPE, text=True)
+        env={**_env(models_dir), **(env or {})}, stdout=subprocess.PIPE, text=True)
     pid = int(shell.stdout.readline())
     shell.wait(shell_lives + 30)
     return pid
