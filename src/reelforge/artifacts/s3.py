@@ -44,6 +44,9 @@ _MISSING = frozenset({"NoSuchKey", "NotFound", "404"})
 # The most keys one DeleteObjects request may name.
 _DELETE_BATCH = 1000
 
+# boto3's own default: below it upload_file would send one PUT anyway.
+MULTIPART_THRESHOLD = 8 * 1024 * 1024
+
 
 def parse_location(location: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix")``; the prefix may be empty."""
@@ -153,8 +156,13 @@ class S3Artifacts(ArtifactStore):
         source = Path(path)
         if not source.is_file():
             raise FileNotFoundError(f"put_file: {source} is not a file")
-        # upload_file sends large files in parallel parts; the object appears only when all are in.
-        self._client.upload_file(str(source), self.bucket, self._key(key))
+        if source.stat().st_size < MULTIPART_THRESHOLD:
+            # One PUT: upload_file would build a transfer manager and its thread pool for each file.
+            with self._errors(key), open(source, "rb") as body:
+                self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body)
+        else:
+            # upload_file sends large files in parallel parts; the object appears only when all are in.
+            self._client.upload_file(str(source), self.bucket, self._key(key))
         source.unlink()
 
     def get_bytes(self, key: str) -> bytes:
