@@ -30,6 +30,20 @@ def postgres_url() -> Iterator[str]:
         yield cluster.url
 
 
+@pytest.fixture
+def pg_store(postgres_url):
+    """A migrated JobStore on a fresh database of the session's PostgreSQL."""
+    import uuid
+
+    from reelforge.store import JobStore
+    from tests.pgcluster import create_database
+
+    store = JobStore(create_database(postgres_url, f"store_{uuid.uuid4().hex[:16]}"))
+    store.migrate()
+    yield store
+    store.close()
+
+
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory) -> Path:
     """A models folder holding ``ltx-tiny-random``, built in code once and saved with ``save_pretrained``,

@@ -15,7 +15,6 @@ import io
 import re
 import shlex
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,6 @@ import yaml
 
 from reelforge.cli import build_parser
 from reelforge.settings import SETTINGS, WILDCARD_HOSTS, Settings
-from reelforge.store import JobStore
-from tests.pgcluster import create_database
 from tests.store.test_contract import SPEC
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -395,11 +392,8 @@ def k8s_query() -> str:
 
 
 @pytest.fixture
-def store(postgres_url):
-    s = JobStore(create_database(postgres_url, f"deploy_{uuid.uuid4().hex[:16]}"))
-    s.migrate()
-    yield s
-    s.close()
+def store(pg_store):
+    return pg_store
 
 
 def test_the_keda_query_counts_the_jobs_that_need_a_worker(store):

@@ -4,22 +4,12 @@ back create does not, and SQLite falls back to the timed poll."""
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 
 from reelforge.errors import InsufficientCredits
 from reelforge.store import AccountStore, JobStore, Wakeups
-from tests.pgcluster import create_database
 from tests.store.test_contract import SPEC
-
-
-@pytest.fixture
-def pg_store(postgres_url):
-    store = JobStore(create_database(postgres_url, f"wake_{uuid.uuid4().hex[:12]}"))
-    store.migrate()
-    yield store
-    store.close()
 
 
 def listening(store: JobStore) -> Wakeups:
