@@ -452,13 +452,16 @@ def test_the_keda_query_counts_the_jobs_that_need_a_worker(store):
     assert depth() == 0 == running_and_claimable()
 
 
-def test_the_keda_query_skips_a_queued_job_that_no_worker_will_claim(store):
-    """A job flagged for cancel while its worker was handing it back sits queued with the flag set; the
-    claim skips it, so a worker kept for it would idle."""
+def test_a_job_cancelled_while_handed_back_ends_cancelled_and_leaves_the_count(store):
+    """Flagged for cancel while its worker was handing it back: queued again it would never be claimed
+    (and a worker kept for it would idle), so release ends it cancelled."""
     job = store.create(SPEC, account="a")
     claimed = store.claim("w1", 30)
     store.request_cancel(claimed.id)
     assert store.release(claimed.id, "w1")
-    assert store.get(job.id).status.value == "queued" and store.claim("w2", 30) is None
+    done = store.get(job.id)
+    assert done.status.value == "cancelled" and done.error.code == "cancelled", done
+    assert [a.outcome for a in store.attempts(job.id)] == ["cancelled"]
+    assert store.claim("w2", 30) is None and not store.has_queued()
     with store.engine.connect() as conn:
         assert conn.execute(sa.text(k8s_query())).scalar_one() == 0

@@ -7,5 +7,7 @@ from fastapi import Request
 from ..service.videos import VideoService
 
 
-def service(request: Request) -> VideoService:
+async def service(request: Request) -> VideoService:
+    # async only so FastAPI calls it on the event loop: a plain def would cost every request a hop
+    # through the thread pool to read one attribute.
     return request.app.state.service

@@ -25,11 +25,25 @@ STALE_RESERVATION = 120.0
 # How long a key replays its job (Stripe's policy; API-COMPAT.md §8.1).
 IDEMPOTENCY_TTL = 24 * 3600.0
 
+# What every request asks (is the server keyed, whose key is this, how full is the window), built
+# once with bound parameters: building a Core statement costs more than SQLite takes to run it.
+_ANY = sa.select(accounts.c.id).limit(1)
+_BY_KEY = sa.select(*accounts.c).where(accounts.c.key_hash == sa.bindparam("key_hash"), accounts.c.revoked_at.is_(None))
+_WINDOW = sa.select(rate_windows.c.count).where(rate_windows.c.account == sa.bindparam("account"),
+                                                rate_windows.c.window_start == sa.bindparam("start"))
+
 
 class AccountStore:
     def __init__(self, store: JobStore):
         self.store = store
         self.engine = store.engine
+        # Built once like the statements above; each create of a rate-limited key runs it.
+        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(rate_windows)
+        self._hit = (
+            insert.values(account=sa.bindparam("acct"), window_start=sa.bindparam("start"), count=1)
+            .on_conflict_do_update(index_elements=["account", "window_start"], set_={"count": rate_windows.c.count + 1})
+            .returning(rate_windows.c.count)
+        )
 
     # --- keys ---
 
@@ -66,13 +80,11 @@ class AccountStore:
     def any(self) -> bool:
         """Whether any key was ever created: from then on every request needs one."""
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(accounts.c.id).limit(1)).first() is not None
+            return conn.execute(_ANY).first() is not None
 
     def authenticate(self, key: str) -> Account | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(*accounts.c).where(accounts.c.key_hash == hash_key(key), accounts.c.revoked_at.is_(None))
-            ).first()
+            row = conn.execute(_BY_KEY, {"key_hash": hash_key(key)}).first()
         return _account(row._mapping) if row is not None else None
 
     def get(self, account_id: str) -> Account:
@@ -99,15 +111,8 @@ class AccountStore:
         """Count one request in the account's current window (atomically, across replicas)."""
         now = time.time() if now is None else now
         start = int(now // account.rate_window * account.rate_window)
-        insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(rate_windows)
-        stmt = (
-            insert.values(account=account.id, window_start=start, count=1)
-            .on_conflict_do_update(index_elements=["account", "window_start"],
-                                   set_={"count": rate_windows.c.count + 1})
-            .returning(rate_windows.c.count)
-        )
         with self.store._write() as conn:
-            count = conn.execute(stmt).scalar_one()
+            count = conn.execute(self._hit, {"acct": account.id, "start": start}).scalar_one()
             if count == 1:  # first request of a window: drop the finished ones
                 conn.execute(sa.delete(rate_windows).where(rate_windows.c.account == account.id,
                                                            rate_windows.c.window_start < start))
@@ -131,8 +136,7 @@ class AccountStore:
         now = time.time() if now is None else now
         start = int(now // account.rate_window * account.rate_window)
         with self.engine.connect() as conn:
-            count = conn.execute(sa.select(rate_windows.c.count).where(
-                rate_windows.c.account == account.id, rate_windows.c.window_start == start)).scalar()
+            count = conn.execute(_WINDOW, {"account": account.id, "start": start}).scalar()
         return _state(account, start, count or 0)
 
     # --- idempotency ---

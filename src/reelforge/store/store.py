@@ -120,19 +120,15 @@ class JobStore:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         now = time.time()
-        stmt = (
-            sa.insert(jobs)
-            .values(
-                id=uuid.uuid4().hex, account=account, surface=surface, status=QUEUED, spec=spec.to_dict(),
-                progress=0, created_at=now, updated_at=now, attempts=0, max_attempts=max_attempts,
-                cancel_requested=False, deleted=False, remixed_from=remixed_from, result=None, charge=charge,
-            )
-            .returning(*jobs.c)
+        row = dict(
+            id=uuid.uuid4().hex, account=account, surface=surface, status=QUEUED, spec=spec.to_dict(),
+            progress=0, created_at=now, updated_at=now, attempts=0, max_attempts=max_attempts,
+            cancel_requested=False, deleted=False, remixed_from=remixed_from, result=None, charge=charge,
         )
         with self._write() as conn:
             if charge:
                 _debit(conn, account, charge)
-            job = _job(conn.execute(stmt).one())
+            job = _job(conn.execute(_INSERT_JOB, row).one())
             notify_queued(conn)
             if idempotency is not None:
                 route, key = idempotency
@@ -272,17 +268,18 @@ class JobStore:
         now = time.time()
         stmt = (
             sa.update(jobs)
-            .where(*_owned(job_id, worker_id))
+            .where(*_owned(job_id, worker_id), jobs.c.cancel_requested == sa.false())
             .values(status=QUEUED, lease_owner=None, lease_expires_at=None, progress=0, eta_at=None, updated_at=now)
             .returning(jobs.c.attempts)
         )
         with self._write() as conn:
             number = conn.execute(stmt).scalar()
-            if number is None:
-                return False
-            _close_attempts(conn, [(job_id, number)], now, "released")
-            notify_queued(conn)
-        return True
+            if number is not None:
+                _close_attempts(conn, [(job_id, number)], now, "released")
+                notify_queued(conn)
+                return True
+        # Flagged for cancel: queued again it would never be claimed, so it ends cancelled here.
+        return self.mark_cancelled(job_id, worker_id)
 
     def fail(self, job_id: str, worker_id: str, code: str, message: str) -> bool:
         return self._finish(job_id, worker_id, FAILED, error_code=code, error_message=message)
@@ -387,12 +384,20 @@ class JobStore:
         return RequeueResult(requeued=by_status[QUEUED], failed=by_status[FAILED], cancelled=by_status[CANCELLED])
 
 
+# Connections the pool keeps open: as many as the API's thread pool (anyio's default of 40 threads)
+# can use at once. A pool keeps no more than its size: each connection over it is closed when it
+# is returned, so with a smaller pool every request past its size under load opens a new one (a
+# new backend process on PostgreSQL; a new file handle and its pragmas on SQLite). Connections are
+# opened only when needed, so a worker, which uses one or two, holds no more than it did.
+POOL_SIZE = 40
+
+
 def _create_engine(url: str) -> Engine:
     u = sa.make_url(url)
     if u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")  # the driver we ship, not SQLAlchemy's default psycopg2
     if u.get_backend_name() != "sqlite":
-        return sa.create_engine(u, pool_pre_ping=True)
+        return sa.create_engine(u, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=10)
     if not u.database or u.database == ":memory:" or u.query.get("mode") == "memory":
         raise ValueError("the job store needs a SQLite file, shared by threads and worker processes; got an in-memory URL")
     _private_file(Path(u.database))
@@ -400,7 +405,7 @@ def _create_engine(url: str) -> Engine:
     # (never one connection to two threads at once). Unbounded overflow because
     # SQLite connections are cheap and a busy API should wait on the database's
     # lock, not on a pool timeout.
-    engine = sa.create_engine(u, poolclass=QueuePool, pool_size=64, max_overflow=-1)
+    engine = sa.create_engine(u, poolclass=QueuePool, pool_size=POOL_SIZE, max_overflow=-1)
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
@@ -465,8 +470,20 @@ def _owned(job_id: str, worker_id: str) -> builtins.list[Any]:
     return [jobs.c.id == job_id, jobs.c.status == IN_PROGRESS, jobs.c.lease_owner == worker_id]
 
 
+# The statements of the hot paths (a create, a status poll) are built once, with bound parameters:
+# building a Core statement and its cache key anew costs several times what SQLite takes to run it.
+_INSERT_JOB = sa.insert(jobs).returning(*jobs.c)
+_GET_ANY = sa.select(*jobs.c).where(jobs.c.id == sa.bindparam("job_id"), jobs.c.deleted == sa.false())
+_GET_OWN = _GET_ANY.where(jobs.c.account == sa.bindparam("account"))
+
+
 def _get(conn: Connection, job_id: str, account: str | None) -> Job:
-    row = conn.execute(sa.select(*jobs.c).where(*_visible(job_id, account))).first()
+    if not _valid_id(job_id):
+        raise JobNotFound(job_id)
+    if account is None:
+        row = conn.execute(_GET_ANY, {"job_id": job_id}).first()
+    else:
+        row = conn.execute(_GET_OWN, {"job_id": job_id, "account": account}).first()
     if row is None:
         raise JobNotFound(job_id)
     return _job(row)
