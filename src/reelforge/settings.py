@@ -60,6 +60,16 @@ def substitute_policy(v: str) -> str:
     return v
 
 
+def retry_schedule(v: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(d) for d in _csv(v))
+    except ValueError:
+        raise ValueError(f"expected comma-separated seconds like 0,5,300, got {v!r}") from None
+    if any(d < 0 for d in delays):
+        raise ValueError(f"expected delays that are not negative, got {v!r}")
+    return delays
+
+
 def _csv(v: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in v.split(",") if item.strip())
 
@@ -117,6 +127,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("url_signing_key", "", "Secret that signs the expiring artifact URLs the vendor dialects return. Empty: "
             "a random key kept in DATA_DIR/url-signing.key; set it (the same on every replica) when several API "
             "processes serve one job store."),
+    Setting("webhook_allow_hosts", "", "Comma-separated hosts (or host:port) that webhook URLs may reach even though "
+            "they are private, loopback or on another port, e.g. a receiver on your LAN. Empty: none (off)."),
+    Setting("webhook_retry_schedule", "5,300,1800,7200,18000,36000,50400,72000,86400",
+            "Seconds between a failed webhook attempt and the next; the first attempt is made at once (Standard "
+            "Webhooks: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h). After the last "
+            "retry fails, the delivery is given up.", retry_schedule),
+    Setting("webhook_timeout", 15.0, "Seconds one webhook POST may take, connecting included.", float),
+    Setting("webhook_rotation_grace", 86400.0, "Seconds the previous secret of a webhook endpoint keeps signing after "
+            "rotate_secret(keep_old_secret_active_for_24_hours=True).", float),
+    Setting("event_retention", 7 * 86400.0, "Seconds job events (SSE history) and finished webhook deliveries are "
+            "kept.", float),
+    Setting("sse_keepalive", 15.0, "Seconds between keep-alive comments on an idle event stream.", float),
     Setting("signed_url_ttl", 3600, "Seconds a signed artifact URL stays valid.", int),
     Setting("artifact_ttl", 0, "Seconds a completed video stays downloadable (0: forever). Reported as expires_at.", int),
     Setting("device", "auto", "Torch device for workers: auto, cuda, mps or cpu."),
@@ -189,6 +211,15 @@ class Settings:
     @property
     def allow_hosts(self) -> frozenset[str]:
         return frozenset(h.strip().lower() for h in self._values["fetch_allow_hosts"].split(",") if h.strip())
+
+    @property
+    def webhook_retry_delays(self) -> tuple[float, ...]:
+        value = self._values["webhook_retry_schedule"]
+        return retry_schedule(value) if isinstance(value, str) else tuple(value)
+
+    @property
+    def webhook_allow_host_set(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self._values["webhook_allow_hosts"].split(",") if h.strip())
 
     @property
     def public_base(self) -> str:

@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import AsyncIterator, Protocol
+
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from .. import __version__
+from ..service.events import EventStreams
 from ..service.videos import VideoService
 from ..settings import Settings
-from . import browsers, contract, errors, metrics, openai, signed
+from . import browsers, contract, errors, events, metrics, openai, signed, webhook_bodies, webhooks
 from .dialects import DIALECTS
-from .auth import RateLimitHeaders, identify
+from .auth import OpenMode, RateLimitHeaders, identify
 from .limits import BodyLimit
+
+
+class Background(Protocol):
+    """Work the API process does besides answering requests (webhook delivery, event wake-ups)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    started: list[Background] = []
+    try:
+        for task in app.state.background:
+            task.start()
+            started.append(task)
+        yield
+    finally:
+        for task in reversed(started):
+            await run_in_threadpool(task.stop)
 
 
 def create_app(settings: Settings | None = None, *, service: VideoService | None = None) -> FastAPI:
@@ -28,15 +53,25 @@ def create_app(settings: Settings | None = None, *, service: VideoService | None
         title="reelforge",
         version=__version__,
         description="Self-hosted text-to-video and image-to-video: the OpenAI Videos API and vendor dialects.",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.service = service
+    app.state.open_mode = OpenMode(service, settings.host)
+    app.state.background = []  # Background tasks, started and stopped with the server
+    app.state.event_streams = EventStreams(service)  # wakes the SSE streams (api/events.py)
+    app.state.background.append(app.state.event_streams)
+    # The webhook outbox is worked here: its bodies are the dialects' (see service/delivery.py).
+    service.webhooks.deliverer.renderers.update(webhook_bodies.renderers(app))
+    app.state.background.append(service.webhooks.deliverer)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
     app.add_middleware(RateLimitHeaders)
     browsers.install(app, settings)  # outermost: a refused Host or Origin reaches nothing
     errors.install(app)
     errors.register_renderer("/v1/", openai.render_error)
     app.include_router(openai.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
     app.include_router(signed.router)
     for dialect in DIALECTS:
         for prefix in dialect.PREFIXES:

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from typing import Callable
+from typing import Awaitable, Callable
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..accounts import LOCAL, Account, RateState
+from ..accounts import KEY_PREFIX, LOCAL, Account, RateState
 from ..errors import RateLimited, Unauthenticated
+from ..service.videos import VideoService
 
 BEARER = "authorization"
 X_API_KEY = "x-api-key"
@@ -43,20 +44,49 @@ def _presented_key(request: Request, header: str) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _open_mode(request: Request) -> bool:
-    """No key was ever created and the server listens on loopback only: one open local account.
-    Once a key exists it stays keyed (rows are revoked, never deleted), so that answer is cached."""
-    app = request.app
-    if getattr(app.state, "keyed", False):
-        return False
-    if app.state.service.keyed():
-        app.state.keyed = True
-        return False
-    return is_loopback(app.state.settings.host)
+# How long the per-request dependencies (``reader``, ``creator``) go on answering from the last
+# "no key exists yet" before they ask the database again: asking costs every request a query, as
+# much as the poll itself. The window is safe because the open mode only ever answers on a loopback
+# bind: what it lets through in the second after `reelforge keys create` (run in another process,
+# so only the database can tell us) is a request without a key from this machine, which the server
+# answered a moment before in any case. A request that shows a key of ours always asks, so a new
+# key works as its own account at once (its jobs, charges and rate limit are never the open
+# account's). Once a key is seen the server stays keyed for good, and ``identify`` (/readyz's
+# detail, /metrics: rare requests) asks every time.
+KEYLESS_RECHECK_SECONDS = 1.0
+
+
+class OpenMode:
+    """Whether the server answers without keys: no key was ever created and it listens on loopback
+    only, for one open local account. One per app (``app.state.open_mode``)."""
+
+    def __init__(self, service: VideoService, host: str):
+        self.service = service
+        self.loopback = is_loopback(host)  # the bind never changes, so it is parsed once
+        self.keyed = False  # for good: rows are revoked, never deleted
+        self.keyless_until = 0.0
+
+    def known(self) -> bool | None:
+        """The answer from memory, for the per-request dependencies; None where only the database can tell."""
+        if self.keyed or not self.loopback:
+            return False
+        if time.monotonic() < self.keyless_until:
+            return True
+        return None
+
+    def check(self) -> bool:
+        """The answer as the database gives it now; it renews what ``known`` holds. Blocking."""
+        if self.keyed or not self.loopback:
+            return False
+        if self.service.keyed():
+            self.keyed = True
+            return False
+        self.keyless_until = time.monotonic() + KEYLESS_RECHECK_SECONDS
+        return True
 
 
 def authenticate(request: Request, header: str = BEARER) -> Account:
-    if _open_mode(request):
+    if request.app.state.open_mode.check():
         return LOCAL
     key = _presented_key(request, header)
     how = "the 'x-api-key' header" if header == X_API_KEY else "'Authorization: Bearer <key>'"
@@ -71,24 +101,42 @@ def authenticate(request: Request, header: str = BEARER) -> Account:
 def identify(request: Request) -> Account | None:
     """The caller's account if it shows a valid key (Bearer or x-api-key) or the server is in open
     local mode; None otherwise. For routes that answer everyone but tell insiders more."""
-    if _open_mode(request):
+    if request.app.state.open_mode.check():
         return LOCAL
     key = _presented_key(request, BEARER) or _presented_key(request, X_API_KEY)
     return request.app.state.service.authenticate(key) if key else None
 
 
-def reader(header: str = BEARER) -> Callable[[Request], Account]:
-    def dependency(request: Request) -> Account:
+def _open_from_memory(request: Request, header: str) -> bool:
+    """True where memory says the open mode answers and the request shows no key of ours, so its
+    caller is the open local account without a query. A placeholder key is not ours (the OpenAI SDK
+    always sends some key, and open-mode users give it any string)."""
+    if not request.app.state.open_mode.known():
+        return False
+    key = _presented_key(request, header)
+    return key is None or not key.startswith(KEY_PREFIX)
+
+
+# The dependencies are async so that a request in the open mode, answered from memory, costs no
+# hop through the thread pool (the route's own hop is then its only one); anything that queries
+# the database (a key, a rate window, a stale open-mode answer) runs in one hop from there.
+def reader(header: str = BEARER) -> Callable[[Request], Awaitable[Account]]:
+    def check(request: Request) -> Account:
         account = authenticate(request, header)
         if account.rate_limit:
             request.state.rate = request.app.state.service.rate(account)
         return account
 
+    async def dependency(request: Request) -> Account:
+        if _open_from_memory(request, header):
+            return LOCAL  # unlimited: no rate window to read
+        return await run_in_threadpool(check, request)
+
     return dependency
 
 
-def creator(header: str = BEARER) -> Callable[[Request], Account]:
-    def dependency(request: Request) -> Account:
+def creator(header: str = BEARER) -> Callable[[Request], Awaitable[Account]]:
+    def check(request: Request) -> Account:
         account = authenticate(request, header)
         if account.rate_limit:
             state = request.app.state.service.count_request(account)
@@ -97,6 +145,11 @@ def creator(header: str = BEARER) -> Callable[[Request], Account]:
             if state.exceeded:
                 raise RateLimited(state.limit, state.window, retry_after=max(1, state.reset_at - int(time.time())))
         return account
+
+    async def dependency(request: Request) -> Account:
+        if _open_from_memory(request, header):
+            return LOCAL  # unlimited: nothing to count
+        return await run_in_threadpool(check, request)
 
     return dependency
 

@@ -21,7 +21,19 @@ _KEY = re.compile(re.escape(KEY_PREFIX) + r"[A-Za-z0-9_-]{16,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
 
 
+def _clear(text: str) -> bool:
+    """True where none of the three can match. The filter sees every line, and nearly every one (each
+    access line of a poll) holds nothing to redact: plain substring tests tell so in a tenth of one
+    regex scan. ASCII only, where lower() is exactly what the patterns' IGNORECASE matches."""
+    if not text.isascii():
+        return False
+    low = text.lower()
+    return "signature=" not in low and "bearer" not in low and KEY_PREFIX not in text
+
+
 def redact(text: str) -> str:
+    if _clear(text):
+        return text
     text = _SIGNATURE.sub(lambda m: m.group(1) + REDACTED, text)
     text = _KEY.sub(KEY_PREFIX + REDACTED, text)
     return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)

@@ -14,6 +14,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -66,15 +67,21 @@ def public_url(request: Request, path: str) -> str:
 
 def signed_url(request: Request, job_id: str, variant: str = "video", ttl: int | None = None) -> str:
     """An absolute URL on this server for one artifact of ``job_id``, valid for ``ttl`` seconds."""
-    settings = request.app.state.settings
+    state = request.app.state
+    return sign_url(state.settings, url_key(state), job_id, variant, ttl)
+
+
+def sign_url(settings: Settings, key: bytes, job_id: str, variant: str = "video", ttl: int | None = None) -> str:
+    """``signed_url`` without a request, for bodies rendered outside one (webhook payloads). The base
+    is settings.public_base, as for every URL we hand out (see ``public_url``)."""
     ttl = settings.signed_url_ttl if ttl is None else ttl
     expires = int(time.time()) + ttl
-    sig = _signature(_key(request), job_id, variant, expires)
-    return public_url(request, f"{PATH}/{job_id}/{variant}?expires={expires}&signature={sig}")
+    sig = _signature(key, job_id, variant, expires)
+    return settings.public_base + f"{PATH}/{job_id}/{variant}?expires={expires}&signature={sig}"
 
 
-def _key(request: Request) -> bytes:
-    state = request.app.state
+def url_key(state: Any) -> bytes:
+    """The signing key of the app whose ``state`` this is, read once and kept there."""
     if getattr(state, "url_signing_key", None) is None:
         state.url_signing_key = signing_key(state.settings)
     return state.url_signing_key
@@ -87,7 +94,7 @@ def _key(request: Request) -> bytes:
                 **contract.errors(contract.GenericError, (400, 404, 409, 410, 422, 500))})
 def signed_file(request: Request, job_id: str, variant: str, expires: int = 0, signature: str = "",
                 svc: VideoService = Depends(service)) -> Response:
-    expected = _signature(_key(request), job_id, variant, expires)
+    expected = _signature(url_key(request.app.state), job_id, variant, expires)
     # A wrong signature and an unknown file read the same, so links cannot be probed.
     if variant not in VARIANTS or not hmac.compare_digest(expected, signature):
         raise NotFound("No such file, or the link's signature is wrong.")

@@ -22,12 +22,13 @@ from ..errors import Conflict, GenerationFailed, InvalidRequest, Unavailable, Wa
 from ..jobs import Job, JobSpec, JobStatus
 from ..media.inputs import read_input_image
 from ..settings import Settings
-from ..store import AccountStore, Histogram, JobStats, JobStore, Page, WorkerInfo, WorkerRegistry
+from ..store import AccountStore, EventLog, Histogram, JobStats, JobStore, Page, WorkerInfo, WorkerRegistry
 from .fitting import fit
 from .images import read_image
 from .models import Installed, check_loras, installed, serving
 from .pricing import credits_per_second, price
 from .specs import VideoRequest, build_spec, check_prompt
+from .webhooks import WebhookService
 
 VARIANTS = {
     "video": ("video.mp4", "video/mp4"),
@@ -92,6 +93,8 @@ class VideoService:
         self.accounts = AccountStore(store)
         self.workers = WorkerRegistry(store)
         self.stats = JobStats(store)
+        self.events = EventLog(store.engine)
+        self.webhooks = WebhookService(store, settings)
         self.artifacts = artifacts
         self.catalog = catalog
         self.settings = settings

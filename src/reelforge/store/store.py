@@ -34,6 +34,7 @@ from reelforge.errors import InsufficientCredits, InvalidRequest, JobNotFound
 from reelforge.jobs import Attempt, Job, JobError, JobSpec, JobStatus
 from reelforge.store.tables import accounts, idempotency_keys, jobs
 from reelforge.store.tables import attempts as attempts_table
+from reelforge.store import events, outbox
 from reelforge.store.wakeups import notify_cancelled, notify_queued
 
 QUEUED = JobStatus.QUEUED.value
@@ -130,6 +131,8 @@ class JobStore:
                 _debit(conn, account, charge)
             job = _job(conn.execute(_INSERT_JOB, row).one())
             notify_queued(conn)
+            events.record(conn, job_id=job.id, account=account, type=QUEUED, status=QUEUED, progress=0, now=now,
+                          first=True)
             if idempotency is not None:
                 route, key = idempotency
                 k = idempotency_keys.c
@@ -231,6 +234,7 @@ class JobStore:
             conn.execute(
                 sa.insert(attempts_table).values(job_id=row.id, number=row.attempts, worker_id=worker_id, started_at=now)
             )
+            _record(conn, row.id, row.account, IN_PROGRESS, progress=0, now=now)
         return _job(row)
 
     def heartbeat(
@@ -248,10 +252,14 @@ class JobStore:
             sa.update(jobs)
             .where(*_owned(job_id, worker_id))
             .values(**values)
-            .returning(jobs.c.cancel_requested)
+            .returning(jobs.c.cancel_requested, jobs.c.account, jobs.c.progress, jobs.c.eta_at)
         )
         with self._write() as conn:
             row = conn.execute(stmt).first()
+            if row is not None and progress is not None:
+                # Throttled to about one a second by events.record, whatever the heartbeat interval.
+                events.record(conn, job_id=job_id, account=row.account, type="progress", status=IN_PROGRESS,
+                              progress=row.progress, eta_at=row.eta_at, now=now)
         if row is None:
             return Heartbeat(owned=False, cancel_requested=False)
         return Heartbeat(owned=True, cancel_requested=bool(row.cancel_requested))
@@ -270,13 +278,14 @@ class JobStore:
             sa.update(jobs)
             .where(*_owned(job_id, worker_id), jobs.c.cancel_requested == sa.false())
             .values(status=QUEUED, lease_owner=None, lease_expires_at=None, progress=0, eta_at=None, updated_at=now)
-            .returning(jobs.c.attempts)
+            .returning(jobs.c.attempts, jobs.c.account)
         )
         with self._write() as conn:
-            number = conn.execute(stmt).scalar()
-            if number is not None:
-                _close_attempts(conn, [(job_id, number)], now, "released")
+            row = conn.execute(stmt).first()
+            if row is not None:
+                _close_attempts(conn, [(job_id, row.attempts)], now, "released")
                 notify_queued(conn)
+                _record(conn, job_id, row.account, QUEUED, progress=0, now=now)
                 return True
         # Flagged for cancel: queued again it would never be claimed, so it ends cancelled here.
         return self.mark_cancelled(job_id, worker_id)
@@ -295,14 +304,15 @@ class JobStore:
             .where(*_owned(job_id, worker_id), *where)
             .values(status=status, completed_at=now, updated_at=now, lease_owner=None, lease_expires_at=None, eta_at=None,
                     **values)
-            .returning(jobs.c.attempts)
+            .returning(*jobs.c)
         )
         with self._write() as conn:
-            number = conn.execute(stmt).scalar()
-            if number is None:
+            row = conn.execute(stmt).first()
+            if row is None:
                 return False
-            _close_attempts(conn, [(job_id, number)], now, status)
+            _close_attempts(conn, [(job_id, row.attempts)], now, status)
             _refund(conn, [job_id])
+            _record_end(conn, row, now)
         return True
 
     # --- the client's side: cancel and delete ---
@@ -321,8 +331,10 @@ class JobStore:
             if row is None:
                 return _get(conn, job_id, account)
             _refund(conn, [job_id])
-            if row.status == IN_PROGRESS:  # a worker holds it: tell that worker now
+            if row.status == IN_PROGRESS:  # a worker holds it: tell that worker now; it records the end
                 notify_cancelled(conn, job_id)
+            else:
+                _record_end(conn, row, row.updated_at)
             return _job(row)
 
     def delete(self, job_id: str, account: str | None = None) -> Job:
@@ -339,6 +351,8 @@ class JobStore:
                 _refund(conn, [job_id])
                 if row.status == IN_PROGRESS:
                     notify_cancelled(conn, job_id)
+                elif row.status == CANCELLED and row.completed_at == row.updated_at:  # queued, cancelled by this delete
+                    _record_end(conn, row, row.updated_at)
         if row is None:
             raise JobNotFound(job_id)
         return _job(row)
@@ -369,7 +383,7 @@ class JobStore:
                 error_message=sa.case((cancel, CANCEL_MESSAGE), (retry, sa.null()), else_=gave_up),
                 lease_owner=None, lease_expires_at=None, eta_at=None, updated_at=now,
             )
-            .returning(jobs.c.id, jobs.c.status, jobs.c.attempts)
+            .returning(*jobs.c)
         )
         with self._write() as conn:
             rows = conn.execute(stmt).all()
@@ -378,6 +392,12 @@ class JobStore:
                 _refund(conn, [r.id for r in rows if r.status != QUEUED])
                 if any(r.status == QUEUED for r in rows):
                     notify_queued(conn)
+                events.lock_accounts(conn, {r.account for r in rows})
+                for r in rows:
+                    if r.status == QUEUED:
+                        _record(conn, r.id, r.account, QUEUED, progress=0, now=now, locked=True)
+                    else:
+                        _record_end(conn, r, now, locked=True)
         by_status: dict[str, builtins.list[str]] = {QUEUED: [], FAILED: [], CANCELLED: []}
         for r in rows:
             by_status[r.status].append(r.id)
@@ -501,6 +521,22 @@ def _cancel_values(now: float) -> dict[str, Any]:
         "error_message": sa.case((queued, CANCEL_MESSAGE), else_=jobs.c.error_message),
         "updated_at": now,
     }
+
+
+def _record(conn: Connection, job_id: str, account: str, status: str, *, progress: int, now: float,
+            locked: bool = False) -> None:
+    events.record(conn, job_id=job_id, account=account, type=status, status=status, progress=progress, now=now,
+                  locked=locked)
+
+
+def _record_end(conn: Connection, row: Row[Any], now: float, *, locked: bool = False) -> None:
+    """The terminal event of the job in ``row`` (its state after the change) and its webhook deliveries.
+    Called after the refund: the ordering lock that ``events.record`` takes must be the last one."""
+    events.record(conn, job_id=row.id, account=row.account, type=row.status, status=row.status,
+                  progress=row.progress, error_code=row.error_code, error_message=row.error_message, now=now,
+                  locked=locked)
+    outbox.enqueue(conn, job_id=row.id, account=row.account, status=row.status,
+                   extras=(row.spec or {}).get("extras") or {}, now=now)
 
 
 def _debit(conn: Connection, account: str, charge: int) -> None:

@@ -123,3 +123,98 @@ workers = sa.Table(
     sa.Column("stopped_at", sa.Double(), nullable=True),
 )
 sa.Index(None, workers.c.heartbeat_at)
+
+# What happened to each job, in order: every status change and (about once a second) its progress,
+# written in the transaction that made the change. SSE streams and webhooks read only this.
+# ``id`` orders one account's events (its stream's cursor): on PostgreSQL the writers of one account
+# take a lock until they commit, so ids become visible in order and a cursor never skips one.
+job_events = sa.Table(
+    "job_events",
+    metadata,
+    sa.Column("id", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(32), nullable=False),
+    sa.Column("seq", sa.Integer(), nullable=False),  # 1, 2, 3 ... within the job: its stream's cursor
+    sa.Column("account", sa.String(128), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),  # a status, or "progress"
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("progress", sa.Integer(), nullable=False),
+    sa.Column("eta_at", sa.Double(), nullable=True),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("error_message", sa.Text(), nullable=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.UniqueConstraint("job_id", "seq"),
+    sqlite_autoincrement=True,
+)
+sa.Index(None, job_events.c.account, job_events.c.id)
+sa.Index(None, job_events.c.created_at)
+
+# An account's webhook endpoints (OpenAI's /v1/webhook_endpoints). The previous secret keeps signing
+# until previous_secret_until, so receivers can switch to the new one without missing a delivery.
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("account", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("url", sa.Text(), nullable=False),
+    sa.Column("event_types", sa.JSON(), nullable=False),
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("previous_secret", sa.String(128), nullable=True),
+    sa.Column("previous_secret_until", sa.Double(), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # active, or disabled (the receiver answered 410)
+    sa.Column("disabled_reason", sa.Text(), nullable=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=True),
+    sa.Column("deleted_at", sa.Double(), nullable=True),
+)
+sa.Index(None, webhook_endpoints.c.account, webhook_endpoints.c.created_at)
+
+# The signing secret of an account's per-request webhooks (Novita's extra.webhook.url), made on first use.
+webhook_secrets = sa.Table(
+    "webhook_secrets",
+    metadata,
+    sa.Column("account", sa.String(128), primary_key=True),
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+)
+
+# The outbox: one row per (event, receiver), inserted in the transaction that ended the job, so a
+# delivery exists exactly when its event does. ``id`` is the webhook-id header, the same on every
+# retry. The body is rendered once, on the first attempt, and then sent byte for byte each time.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("account", sa.String(128), nullable=False),
+    sa.Column("endpoint_id", sa.String(40), nullable=True),  # None: a per-request webhook
+    sa.Column("url", sa.Text(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # the body's shape: openai, novita
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("job_id", sa.String(32), nullable=True),
+    sa.Column("payload", sa.JSON(none_as_null=True), nullable=True),  # a body given up front (test events)
+    sa.Column("body", sa.Text(), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # pending, delivered, failed
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Double(), nullable=True),
+    sa.Column("lease_owner", sa.String(128), nullable=True),
+    sa.Column("lease_expires_at", sa.Double(), nullable=True),
+    sa.Column("last_status_code", sa.Integer(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("finished_at", sa.Double(), nullable=True),
+)
+sa.Index(None, webhook_deliveries.c.status, webhook_deliveries.c.next_attempt_at)
+sa.Index(None, webhook_deliveries.c.account, webhook_deliveries.c.created_at)
+
+# Each POST of a delivery, for its owner to inspect.
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("delivery_id", sa.String(40), primary_key=True),
+    sa.Column("number", sa.Integer(), primary_key=True),
+    sa.Column("started_at", sa.Double(), nullable=False),
+    sa.Column("duration_ms", sa.Integer(), nullable=False),
+    sa.Column("status_code", sa.Integer(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+)

@@ -7,13 +7,24 @@ while AnimateDiff's weights are absent). What ran is in task-result's ``extra.re
 change in its ``adjustments`` (and the create response's), so nothing changes silently.
 
 Task ids are our job ids as UUIDs. ``extra.response_video_type: "gif"`` hands out a signed link to the
-job's GIF variant (made by the worker beside the mp4). ``extra.webhook.url`` is checked with the
-SSRF rules and recorded; this server does not deliver Novita webhooks yet.
+job's GIF variant (made by the worker beside the mp4).
+
+Webhooks: ``extra.webhook.url`` passes the webhook SSRF rules at submission (``webhook_allow_hosts``
+names private receivers; anything else private or loopback is a 400 naming ``extra.webhook.url``).
+When the task ends (succeeded, failed or cancelled) the outbox POSTs Novita's body to it,
+``{"event_type": "ASYNC_TASK_RESULT", "payload": <what GET task-result answers then>}``, with Standard
+Webhooks headers signed by the account's secret (``GET /v1/webhooks/default/secret``), retried on the
+webhook_retry_schedule. ``extra.webhook.test_mode.enabled`` is Novita's way to "test your integration
+without making actual API calls": the request is validated as a real one would be, but no job is
+made or charged; the answer is a task_id, and the webhook gets one simulated result with the asked
+``return_task_status`` (no videos; a reason saying it is a test for FAILED; ``extra.reelforge.test_mode``
+true). That task_id names no task: task-result answers 404 for it, as nothing ran.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -23,7 +34,7 @@ from fastapi.responses import JSONResponse, Response
 from ...accounts import Account
 from ...errors import Forbidden, InsufficientCredits, JobNotFound, ModelNotFound, RateLimited, ReelforgeError
 from ...jobs import Job, JobStatus
-from ...media.urlfetch import check_url
+from ...settings import Settings
 from ...service.specs import VideoRequest
 from ...service.videos import Submitted, VideoService
 from ..auth import creator, reader
@@ -33,13 +44,14 @@ from ..forms import read_body
 from ..adjustments import adjustments, created_headers
 from ..idempotency import idempotency
 from .. import contract
-from ..signed import signed_url
+from ..signed import sign_url, url_key
 from . import novita_schemas as wire
 from .novita_schemas import Txt2VideoBody, parse_txt2video
 
 router = APIRouter(tags=["novita"])
 PREFIXES: tuple[str, ...] = ("/v3/async/",)
 SURFACE = "novita"
+ASYNC_TASK_RESULT = "ASYNC_TASK_RESULT"  # the one event Novita's webhooks carry
 __all__ = ["PREFIXES", "render_error", "router"]
 
 # model_name (Novita's sd_name of an SD1.x checkpoint) -> catalog model. They all run on AnimateDiff
@@ -109,11 +121,33 @@ def to_request(body: Txt2VideoBody) -> VideoRequest:
     )
 
 
-def _submit(svc: VideoService, body: Txt2VideoBody, acct: Account, idem) -> Submitted:
+def _submit(svc: VideoService, body: Txt2VideoBody, acct: Account, idem, settings: Settings) -> Submitted:
     webhook = body.extra.webhook
+    if webhook is not None and webhook.test_mode is not None and webhook.test_mode.enabled:
+        return Submitted(_test_mode(svc, body, acct, settings))  # nothing is made, so nothing to replay
     if webhook is not None:
-        check_url(webhook.url, param="extra.webhook.url")
+        svc.webhooks.check_url(webhook.url, "extra.webhook.url")
     return svc.submit(to_request(body), account=acct, surface=SURFACE, idempotency=idem)
+
+
+def _test_mode(svc: VideoService, body: Txt2VideoBody, acct: Account, settings: Settings) -> Job:
+    """test_mode: the request checked as a real create would be, nothing made or charged, and one
+    simulated task-result for the webhook (see the module doc). Returns the simulated task."""
+    webhook = body.extra.webhook
+    url = svc.webhooks.check_url(webhook.url, "extra.webhook.url")
+    plan = svc.plan(to_request(body))
+    status = webhook.test_mode.return_task_status
+    now = time.time()
+    job = Job(id=uuid.uuid4().hex, account=acct.id, surface=SURFACE, spec=plan.spec, created_at=now, started_at=now,
+              completed_at=now, updated_at=now, progress=100 if status == "TASK_STATUS_SUCCEED" else 0,
+              status=JobStatus.COMPLETED if status == "TASK_STATUS_SUCCEED" else JobStatus.FAILED)
+    payload = render_task(job, settings, None)
+    if job.status is JobStatus.FAILED:
+        payload["task"]["reason"] = "A test-mode event (extra.webhook.test_mode): no task ran."
+    payload["extra"]["reelforge"]["test_mode"] = True
+    svc.webhooks.send_simulated(acct.id, url, kind="novita", event_type=ASYNC_TASK_RESULT,
+                                payload={"event_type": ASYNC_TASK_RESULT, "payload": payload})
+    return job
 
 
 # --- service -> wire ---------------------------------------------------------------------------
@@ -123,7 +157,10 @@ def _ms(t: float | None) -> str:
     return str(int(t * 1000)) if t else ""
 
 
-def render_task(request: Request, svc: VideoService, job: Job) -> dict[str, Any]:
+def render_task(job: Job, settings: Settings, signing_key: bytes | None) -> dict[str, Any]:
+    """GET task-result's body for ``job``; also the payload of its ASYNC_TASK_RESULT webhook
+    (rendered outside any request, hence settings and the URL signing key rather than a Request).
+    ``signing_key`` None: a simulated task (test_mode), which has no video to link to."""
     spec, status = job.spec, job.status
     reason = ""
     if status is JobStatus.CANCELLED:
@@ -131,10 +168,10 @@ def render_task(request: Request, svc: VideoService, job: Job) -> dict[str, Any]
     elif job.error is not None:
         reason = job.error.message
     videos = []
-    if status is JobStatus.COMPLETED:
-        ttl = request.app.state.settings.signed_url_ttl
+    if status is JobStatus.COMPLETED and signing_key is not None:
+        ttl = settings.signed_url_ttl
         kind = job.spec.extras.get("response_video_type", "mp4")
-        url = signed_url(request, job.id, "gif" if kind == "gif" else "video", ttl)
+        url = sign_url(settings, signing_key, job.id, "gif" if kind == "gif" else "video", ttl)
         videos.append({"video_url": url, "video_url_ttl": str(ttl), "video_type": kind})
     eta = round(job.eta_at - time.time()) if job.eta_at and status is JobStatus.IN_PROGRESS else 0
     return {
@@ -179,7 +216,7 @@ async def txt2video(request: Request, svc: VideoService = Depends(service), acct
     data = await read_body(request)
     body = parse_txt2video(data)
     idem = idempotency(request, "novita:txt2video", data)
-    done = await run_in_threadpool(_submit, svc, body, acct, idem)
+    done = await run_in_threadpool(_submit, svc, body, acct, idem, request.app.state.settings)
     return JSONResponse({"task_id": public_id(done.job), "adjustments": adjustments(done.job)},
                         headers=created_headers(done))
 
@@ -189,7 +226,8 @@ async def txt2video(request: Request, svc: VideoService = Depends(service), acct
             responses={200: contract.ok(wire.TaskResult), **contract.errors(wire.Error, (400, 401, 404, 422, 500))})
 def task_result(request: Request, task_id: str, svc: VideoService = Depends(service),
                 acct: Account = Depends(reader())):
-    return render_task(request, svc, svc.get(job_id(task_id), account=acct.id))
+    state = request.app.state
+    return render_task(svc.get(job_id(task_id), account=acct.id), state.settings, url_key(state))
 
 
 # --- Novita's error envelope -------------------------------------------------------------------

@@ -107,6 +107,8 @@ class Fitted(BaseModel):
     guidance_scale: float
     loras: list[LoraUsed]
     adjustments: list[AdjustmentOut] = Field(description="Extension: each value fitted to the model that runs.")
+    test_mode: bool | None = Field(None, description="True only in the simulated result an "
+                                   "extra.webhook.test_mode request sends to its webhook; no task ran.")
 
 
 class ResultExtra(BaseModel):
