@@ -34,6 +34,7 @@ from ..errors import describe
 from ..media.urlpost import PostResult, post
 from ..settings import Settings
 from ..store import Delivery, EventLog, JobStore, Outbox, WebhookEndpoints
+from ..store.event_wakeups import EventWakeups
 from ..store.outbox import DELIVERED, FAILED, PENDING
 
 log = logging.getLogger("reelforge.webhooks")
@@ -42,7 +43,8 @@ log = logging.getLogger("reelforge.webhooks")
 Renderer = Callable[[Delivery], Any]
 THROTTLE_STATUSES = (429, 502, 504)
 MAX_RETRY_AFTER = 24 * 3600.0
-POLL_SECONDS = 0.2  # how often an idle deliverer looks for due deliveries
+POLL_SECONDS = 0.2  # how often an idle deliverer looks for due deliveries (SQLite)
+PUSHED_POLL_SECONDS = 1.0  # the same where NOTIFY wakes it (PostgreSQL); also finds retries falling due
 PRUNE_SECONDS = 3600.0
 CONCURRENCY = 8  # POSTs in flight at once: one slow receiver must not hold up the others
 
@@ -65,6 +67,12 @@ class Deliverer:
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._pruned_at = 0.0
+        # On PostgreSQL the transaction that ends a job notifies its account's events, and its
+        # deliveries are in the outbox by then: that wakes an idle deliverer at once. The poll stays
+        # as the safety net (and is all SQLite has).
+        self._woken = threading.Event()
+        self._wakeups = EventWakeups(store.engine, lambda _account: self._woken.set())
+        self.poll = PUSHED_POLL_SECONDS if self._wakeups.pushed else POLL_SECONDS
 
     @property
     def lease_seconds(self) -> float:
@@ -77,10 +85,13 @@ class Deliverer:
         self._pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="webhook")
         self._thread = threading.Thread(target=self._run, name="deliverer", daemon=True)
         self._thread.start()
+        self._wakeups.start()
 
     def stop(self) -> None:
         """Deliveries in flight finish (each is bounded by webhook_timeout); unclaimed ones wait in the outbox."""
         self._stop.set()
+        self._woken.set()
+        self._wakeups.stop()
         if self._thread is not None:
             self._thread.join(self.settings.webhook_timeout + 5)
         if self._pool is not None:
@@ -104,9 +115,20 @@ class Deliverer:
             if claimed and len(claimed) == room:
                 continue  # more may be due already
             if len(in_flight) >= CONCURRENCY:
-                wait(in_flight, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                wait(in_flight, timeout=self.poll, return_when=FIRST_COMPLETED)
             else:
-                self._stop.wait(POLL_SECONDS)
+                self._woken.wait(self._idle_wait())
+                self._woken.clear()
+
+    def _idle_wait(self) -> float:
+        """Until the next wake-up, the poll, or the earliest retry falling due, whichever is first."""
+        if not self._wakeups.pushed:
+            return self.poll
+        try:
+            due = self.outbox.next_due()
+        except Exception:  # the store is away: the next loop logs it
+            return self.poll
+        return self.poll if due is None else min(self.poll, max(0.01, due - time.time()))
 
     def _deliver_logged(self, delivery: Delivery) -> None:
         try:
