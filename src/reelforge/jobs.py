@@ -30,6 +30,10 @@ TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED
 class Task(str, enum.Enum):
     T2V = "t2v"
     I2V = "i2v"
+    # Video-to-video: re-render ``input_video`` with the prompt, keeping its motion to ``strength``.
+    EDIT = "edit"
+    # Continue ``input_video`` from its last frame (image-to-video) and return the stitched clip.
+    EXTEND = "extend"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,13 @@ class JobSpec:
     # the first frame (image-to-video) and, for keyframe models, the last frame.
     input_image: str | None = None
     last_image: str | None = None
+    # The source clip (an artifact key of an mp4 this job owns) of an edit or an extension.
+    input_video: str | None = None
+    # Edit strength in (0, 1]: how much of the source is re-noised (1: only its motion hint survives).
+    strength: float | None = None
+    # Extension: frames of the source clip that come before the generated ones in the output; the
+    # spec's num_frames and seconds are the generated part's, and the stitched total is reported.
+    source_frames: int = 0
     # Multi-prompt: (prompt, num_frames) segments in order; their frames sum to num_frames.
     segments: tuple[tuple[str, int], ...] = ()
     # (LoRA name as the catalog knows it, strength).

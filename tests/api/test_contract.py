@@ -10,13 +10,16 @@ import pytest
 
 from tests.live import LiveServer
 
-CREATES = {("post", "/v1/videos"), ("post", "/v1/videos/{video_id}/remix"), ("post", "/v2/video/text-to-video"),
+CREATES = {("post", "/v1/videos"), ("post", "/v1/videos/{video_id}/remix"), ("post", "/v1/videos/edits"),
+           ("post", "/v1/videos/extensions"), ("post", "/v2/video/text-to-video"),
            ("post", "/v1/svd"), ("post", "/v2/svd"), ("post", "/text-to-video"), ("post", "/v3/async/txt2video"),
            ("post", "/v2/video/generations"), ("post", "/v2/generate/video/pixverse/generation")}
 # Not creates (no job, so no 409 for a replayed Idempotency-Key), but they take JSON bodies too.
 WEBHOOK_BODIES = {("post", "/v1/webhook_endpoints"), ("post", "/v1/webhook_endpoints/{webhook_endpoint_id}"),
                   ("post", "/v1/webhook_endpoints/{webhook_endpoint_id}/rotate_secret"),
                   ("post", "/v1/webhook_endpoints/{webhook_endpoint_id}/test")}
+# Makes a character, not a job: multipart only (a name and a clip).
+CHARACTER_BODIES = {("post", "/v1/videos/characters")}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,10 @@ def operations(doc):
 
 def test_every_create_declares_its_body(doc):
     bodies = {(m, p): op["requestBody"]["content"] for m, p, op in operations(doc) if "requestBody" in op}
-    assert set(bodies) == CREATES | WEBHOOK_BODIES
+    assert set(bodies) == CREATES | WEBHOOK_BODIES | CHARACTER_BODIES
+    for route in (("post", "/v1/videos/edits"), ("post", "/v1/videos/extensions")):
+        assert set(bodies[route]) == {"application/json", "multipart/form-data"}, route
+    assert set(bodies[("post", "/v1/videos/characters")]) == {"multipart/form-data"}
     assert set(bodies[("post", "/v1/videos")]) == {"application/json", "multipart/form-data"}
     form = bodies[("post", "/v1/videos")]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert doc["components"]["schemas"][form]["properties"]["input_reference"]["anyOf"][0]["format"] == "binary"

@@ -14,7 +14,7 @@ from .. import __version__
 from ..service.events import EventStreams
 from ..service.videos import VideoService
 from ..settings import Settings
-from . import browsers, contract, errors, events, metrics, openai, signed, webhook_bodies, webhooks
+from . import browsers, contract, docs, errors, events, metrics, openai, signed, webhook_bodies, webhooks
 from .dialects import DIALECTS
 from .auth import OpenMode, RateLimitHeaders, identify
 from .limits import BodyLimit
@@ -48,13 +48,16 @@ def create_app(settings: Settings | None = None, *, service: VideoService | None
     service = service or VideoService.open(settings or Settings())
     settings = service.settings
 
-    # /docs serves Swagger UI's files from the installed package: no CDN, so it works offline.
+    # /docs and /redoc serve Swagger UI's and ReDoc's files from the installed package: no CDN, so
+    # they work offline. /redoc is docs.py's: fastapi-offline's would still fetch ReDoc's logo online.
     app = FastAPIOffline(
         title="reelforge",
         version=__version__,
         description="Self-hosted text-to-video and image-to-video: the OpenAI Videos API and vendor dialects.",
         lifespan=_lifespan,
+        redoc_url=None,
     )
+    docs.install(app)
     app.state.settings = settings
     app.state.service = service
     app.state.open_mode = OpenMode(service, settings.host)

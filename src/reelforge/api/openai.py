@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from ..accounts import Account
 from ..errors import InsufficientCredits, InvalidRequest, JobNotFound, RateLimited, ReelforgeError
 from ..jobs import Job, JobStatus
+from ..service.edits import output_frames, output_seconds
 from ..service.models import Installed
 from ..service.specs import VideoRequest
 from ..service.videos import Submitted, VideoService
@@ -30,6 +32,17 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 SURFACE = "openai"
 ID_PREFIX = "video_"
 POLL_AFTER_MS = "1000"
+
+
+class _VideoId(StringConvertor):
+    """A video id in /v1/videos/{video_id}: any segment but the SDK's other routes there, so that
+    /v1/videos/edits matches only its own route (a GET on it is a 405 that lists POST, not a 404
+    for a video named "edits")."""
+
+    regex = r"(?!(?:edits|extensions|characters)$)[^/]+"
+
+
+register_url_convertor("openai_video_id", _VideoId())
 
 
 # --- wire -> service -------------------------------------------------------------------------
@@ -93,11 +106,11 @@ def render_video(job: Job, expires_after: int = 0) -> dict[str, Any]:
     status = job.status
     error = None
     if job.error is not None:
-        error = {"code": job.error.code, "message": job.error.message}
+        error = _error(job.error.code, job.error.message)
     if status is JobStatus.CANCELLED:
         # The SDK's poll loop only knows four statuses; a cancelled job reads as failed/cancelled.
         status = JobStatus.FAILED
-        error = error or {"code": "cancelled", "message": "Cancelled by request."}
+        error = error or _error("cancelled", "Cancelled by request.")
     completed_at = int(job.completed_at) if job.completed_at else None
     return {
         "id": ID_PREFIX + job.id,
@@ -112,7 +125,8 @@ def render_video(job: Job, expires_after: int = 0) -> dict[str, Any]:
         "expires_at": completed_at + expires_after if completed_at and expires_after else None,
         "prompt": spec.prompt,
         "size": spec.size,
-        "seconds": str(spec.seconds),
+        # An extension's are the stitched whole's, as the SDK documents (source_frames: the source's part).
+        "seconds": str(output_seconds(spec)),
         "remixed_from_video_id": ID_PREFIX + job.remixed_from if job.remixed_from else None,
         "error": error,
         "negative_prompt": spec.negative_prompt,
@@ -120,15 +134,30 @@ def render_video(job: Job, expires_after: int = 0) -> dict[str, Any]:
         "num_inference_steps": spec.num_inference_steps,
         "guidance_scale": spec.guidance_scale,
         "fps": spec.fps,
-        "num_frames": spec.num_frames,
+        "num_frames": output_frames(spec),
         "style": spec.style,
         "prompts": [{"prompt": p, "frames": n} for p, n in spec.segments] or None,
         "loras": [{"name": n, "strength": w} for n, w in spec.loras] or None,
         "options": spec.options or None,
         "resize_method": spec.resize_method if spec.input_image else None,
+        "strength": spec.strength,
+        "source_frames": spec.source_frames or None,
+        "character_id": spec.extras.get("character_id"),
         # What fitting changed, the stand-in model first (also in the Reelforge-Adjustments header).
         "adjustments": adjustments(job),
     }
+
+
+# Failure codes that are the server's doing; "cancelled" is the caller's; every other code a job can
+# fail with comes from a request the worker found it could not run.
+_SERVER_FAILURES = frozenset({"generation_failed", "lease_expired", "model_unavailable", "internal_error",
+                              "server_error", "unavailable"})
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    kind = "server_error" if code in _SERVER_FAILURES else "cancelled" if code == "cancelled" else "invalid_request_error"
+    # A job's error names no single request field: the request was validated before it was queued.
+    return {"code": code, "message": message, "type": kind, "param": None}
 
 
 def _video_response(request: Request, job: Job, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -187,13 +216,13 @@ def list_videos(
     }
 
 
-@router.get("/videos/{video_id}", summary="Retrieve a video", responses={**_VIDEO, **_READ_ERRORS}, openapi_extra=_AUTH)
+@router.get("/videos/{video_id:openai_video_id}", summary="Retrieve a video", responses={**_VIDEO, **_READ_ERRORS}, openapi_extra=_AUTH)
 def retrieve_video(request: Request, video_id: str, svc: VideoService = Depends(service),
                    acct: Account = Depends(reader())):
     return _video_response(request, svc.get(job_id(video_id), account=acct.id))
 
 
-@router.delete("/videos/{video_id}", summary="Delete a video (cancels it first if it has not finished)",
+@router.delete("/videos/{video_id:openai_video_id}", summary="Delete a video (cancels it first if it has not finished)",
                responses={200: contract.ok(VideoDeleted), **_READ_ERRORS}, openapi_extra=_AUTH)
 def delete_video(video_id: str, svc: VideoService = Depends(service), acct: Account = Depends(reader())):
     job = svc.delete(job_id(video_id), account=acct.id)
@@ -291,7 +320,7 @@ def retrieve_model(model_id: str, svc: VideoService = Depends(service), _: Accou
 # --- the OpenAI error envelope -----------------------------------------------------------------
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
-          409: "invalid_request_error", 421: "invalid_request_error", 422: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
+          405: "invalid_request_error", 409: "invalid_request_error", 421: "invalid_request_error", 422: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
           429: "rate_limit_exceeded", 503: "server_error", 500: "server_error"}
 
 
@@ -310,3 +339,9 @@ def render_error(request: Request, exc: ReelforgeError, status: int) -> Response
         headers["x-should-retry"] = "false"
     body = {"error": {"message": exc.message, "type": kind, "param": exc.param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+# Edits, extensions and characters live in their own module; its routes hang off this router.
+from .openai_edits import router as _edits  # noqa: E402  (it imports this module's helpers)
+
+router.include_router(_edits)

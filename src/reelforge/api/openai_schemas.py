@@ -15,6 +15,10 @@ from .forms import WireModel
 class VideoError(BaseModel):
     code: str
     message: str
+    # Newer SDKs (3.57) read these too: the error's class and, where one input was at fault, its name.
+    # Optional: the event streams' error (api/events.py) carries code and message only.
+    type: str | None = None
+    param: str | None = None
 
 
 class PromptSegmentOut(BaseModel):
@@ -54,6 +58,10 @@ class Video(BaseModel):
     loras: list[LoraOut] | None
     options: dict[str, float] | None
     resize_method: str | None
+    strength: float | None = Field(description="An edit's strength: how much of the source was re-noised.")
+    source_frames: int | None = Field(description="An extension's frames taken from the source clip; num_frames "
+                                                  "and seconds count the stitched whole.")
+    character_id: str | None = Field(description="The character whose reference frame the video starts from.")
     adjustments: list[AdjustmentOut]
 
 
@@ -185,6 +193,8 @@ class CreateVideoBody(WireModel):
     last_frame: Annotated[Any, _IMAGE_REFERENCE] = None
     options: dict[str, float] = {}
     resize_method: str | None = Field(None, max_length=64)
+    # A character of this account (POST /v1/videos/characters): the video starts from its reference frame.
+    character_id: str | None = Field(None, max_length=64)
 
 
 # POST /v1/videos as multipart/form-data, the way the OpenAI SDKs send it when an image is uploaded:
@@ -197,6 +207,68 @@ CreateVideoForm = create_model(
     input_reference=(bytes | None, Field(None, description="The first frame, as an image file.")),
     last_frame=(bytes | None, Field(None, description="The last frame, for models that take keyframes.")),
 )
+
+
+# The source of an edit or extension in JSON; a multipart upload is the other form (EditVideoForm).
+_VIDEO_REFERENCE = WithJsonSchema({"type": "object", "required": ["id"], "properties": {
+    "id": {"type": "string", "description": "A completed video of this account (video_...)."}}})
+
+
+class _SourceBody(WireModel):
+    model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
+
+    prompt: str
+    video: Annotated[Any, _VIDEO_REFERENCE]
+    # Extensions (not in OpenAI's API). The model defaults to the source's (a video made here) or the default.
+    model: str | None = Field(None, max_length=200)
+    size: str | None = Field(None, max_length=32)
+    negative_prompt: str | None = None
+    seed: int | None = None
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+
+
+class EditVideoBody(_SourceBody):
+    """POST /v1/videos/edits: ``video`` is an uploaded clip or ``{"id": "video_..."}``."""
+
+    strength: float | None = None
+
+
+class ExtendVideoBody(_SourceBody):
+    """POST /v1/videos/extensions: ``seconds`` more of ``video``, stitched after it."""
+
+    seconds: int
+
+
+def _form(name: str, body: type[BaseModel]) -> type[BaseModel]:
+    return create_model(name, **{n: (f.annotation, f) for n, f in body.model_fields.items() if n != "video"},
+                        video=(bytes | None, Field(None, description="The source clip (MP4/MOV or WebM/MKV); or "
+                                                   "send the field video[id] with a completed video's id.")))
+
+
+# As the OpenAI SDKs send them: multipart, the clip as a file or ``video[id]``.
+EditVideoForm = _form("EditVideoForm", EditVideoBody)
+ExtendVideoForm = _form("ExtendVideoForm", ExtendVideoBody)
+
+
+class CharacterForm(BaseModel):
+    """POST /v1/videos/characters (multipart)."""
+
+    name: str = Field(min_length=1, max_length=80, description="The character's display name.")
+    video: bytes = Field(description="A short clip of the character (MP4/MOV or WebM/MKV).")
+
+
+class CharacterBody(WireModel):
+    model_config = ConfigDict(extra="ignore", arbitrary_types_allowed=True)
+
+    name: str  # its length is the service's rule (service.characters)
+    video: Any
+
+
+class CharacterObject(BaseModel):
+    id: str = Field(pattern=r"^char_")
+    created_at: int
+    name: str
 
 
 class ErrorDetail(BaseModel):

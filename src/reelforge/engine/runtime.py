@@ -114,6 +114,10 @@ class Engine:
         GenerationFailed, with the original as ``__cause__``.
         """
         adapter = self.adapter(entry)
+        if req.video is not None and not adapter.edits:
+            raise GenerationFailed(
+                f"model '{entry.id}' ({entry.family}) cannot edit a video: its family has no video-to-video path"
+            )
         try:
             return adapter.generate(req, on_step)
         except ReelforgeError:

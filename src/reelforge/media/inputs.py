@@ -1,4 +1,5 @@
-"""Input images for image-to-video: decode, validate, normalise.
+"""Input images for image-to-video, and input videos for edits, extensions and characters:
+decode, validate, normalise.
 
 This runs in the API process at submission, on bytes a stranger sent us, so it
 trusts nothing: the format is sniffed from the bytes (never from a filename or
@@ -322,3 +323,95 @@ def fit_image(image: Image.Image, width: int, height: int, method: str = "crop")
     if method == "pad":
         return ImageOps.pad(image, (width, height), method=Image.Resampling.BICUBIC, color=(0, 0, 0))
     raise ValueError(f"fit method must be 'crop' or 'pad'; got {method!r}")
+
+
+# --- input videos (edits, extensions, characters) ----------------------------------------------------
+# Containers are sniffed from the bytes and only their own demuxer runs (as with images): ISO BMFF
+# (MP4/MOV) and Matroska (WebM/MKV). Codecs are allow-listed before any frame is decoded.
+VIDEO_CONTAINERS = {"mp4": "mp4", "webm": "matroska"}
+ALLOWED_VIDEO_CODECS = ("h264", "hevc", "vp8", "vp9", "av1", "mpeg4")
+_ALLOWED_VIDEO_TEXT = "an MP4/MOV or WebM/MKV file with H.264, HEVC, VP8, VP9, AV1 or MPEG-4 video"
+# Longer than any model here makes in one clip; the model's own limit is checked by the service.
+MAX_INPUT_VIDEO_SECONDS = 60.0
+# Decoded frames are counted too, whatever the timestamps claim (60 s at 60 fps).
+MAX_INPUT_VIDEO_FRAMES = 3600
+
+
+@dataclass(frozen=True)
+class InputVideo:
+    data: bytes  # the upload as sent: stored for the job, which decodes it again
+    container: str  # "mp4" or "webm", the stored artifact's suffix
+    width: int
+    height: int
+    frames: int
+    fps: float
+    seconds: float
+    first_png: bytes  # the first frame, upright RGB (a character's reference frame)
+
+
+def sniff_video(data: bytes) -> str | None:
+    if data[4:8] == b"ftyp":
+        return "mp4"
+    if data.startswith(b"\x1a\x45\xdf\xa3"):
+        return "webm"
+    return None
+
+
+def read_input_video(data: bytes, *, param: str, max_bytes: int, max_pixels: int,
+                     max_seconds: float = MAX_INPUT_VIDEO_SECONDS) -> InputVideo:
+    """Validate an uploaded video by decoding every frame of its first video stream, one at a time.
+
+    PayloadTooLarge over ``max_bytes``, ``max_pixels`` per frame (from the stream header, before
+    decoding) or ``max_seconds``; UnsupportedMediaType for another container or codec;
+    InvalidRequest for data that does not decode or holds no frame.
+    """
+    import av  # PyAV is heavy to import and only these routes need it
+
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"{param} is {len(data)} bytes; videos may be at most {max_bytes} bytes.", param=param)
+    if not data:
+        raise InvalidRequest(f"{param} is empty; send {_ALLOWED_VIDEO_TEXT}.", param=param)
+    kind = sniff_video(data)
+    if kind is None:
+        image = sniff_format(data)
+        what = f"a {image} image" if image else _describe_other(data).replace("recognised image", "recognised video")
+        raise UnsupportedMediaType(f"{param} is {what}; send {_ALLOWED_VIDEO_TEXT}.", param=param)
+    try:
+        with av.open(io.BytesIO(data), format=VIDEO_CONTAINERS[kind]) as container:
+            if not container.streams.video:
+                raise InvalidRequest(f"{param} has no video stream; send {_ALLOWED_VIDEO_TEXT}.", param=param)
+            stream = container.streams.video[0]
+            codec = stream.codec_context.name
+            if codec not in ALLOWED_VIDEO_CODECS:
+                raise UnsupportedMediaType(f"{param} is {codec} video; send {_ALLOWED_VIDEO_TEXT}.", param=param)
+            width, height = stream.codec_context.width, stream.codec_context.height
+            _check_video_pixels(param, width, height, max_pixels)
+            first, count, last_time = None, 0, 0.0
+            for frame in container.decode(stream):
+                _check_video_pixels(param, frame.width, frame.height, max_pixels)
+                count += 1
+                last_time = float(frame.time or 0.0)
+                if count > MAX_INPUT_VIDEO_FRAMES or last_time > max_seconds:
+                    raise PayloadTooLarge(f"{param} is longer than {max_seconds:g} s (or {MAX_INPUT_VIDEO_FRAMES} "
+                                          f"frames); send a shorter clip.", param=param)
+                if first is None:
+                    first = frame.to_image().convert("RGB")
+            rate = stream.average_rate or stream.guessed_rate
+    except av.FFmpegError as exc:
+        raise InvalidRequest(f"{param} could not be decoded ({describe(exc)}); send {_ALLOWED_VIDEO_TEXT}.",
+                             param=param) from None
+    if first is None:
+        raise InvalidRequest(f"{param} holds no video frames; send {_ALLOWED_VIDEO_TEXT}.", param=param)
+    fps = float(rate) if rate else max(1.0, count / max(last_time, 1e-3))
+    seconds = count / fps
+    if seconds > max_seconds:
+        raise PayloadTooLarge(f"{param} is {seconds:.1f} s long; videos may be at most {max_seconds:g} s.", param=param)
+    return InputVideo(data, kind, first.width, first.height, count, fps, seconds, encode_png(first))
+
+
+def _check_video_pixels(param: str, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise PayloadTooLarge(f"{param} is {width}x{height} ({width * height} pixels per frame); videos may have "
+                              f"at most {max_pixels} pixels per frame.", param=param)
+    if width < 1 or height < 1:
+        raise InvalidRequest(f"{param} has frames of {width}x{height}; send {_ALLOWED_VIDEO_TEXT}.", param=param)

@@ -1,4 +1,4 @@
-"""Frames -> H.264 mp4, and reading an mp4 back for checks.
+"""Frames -> H.264 mp4, and reading an mp4 back: for checks, and as the source of an edit or extension.
 
 Frames are uint8 arrays shaped (T, H, W, 3) in RGB. Models generate small and
 we upscale to the size the user asked for while encoding, one frame at a time,
@@ -13,6 +13,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import av
 import numpy as np
@@ -155,3 +156,25 @@ def probe_mp4(path: Path) -> VideoInfo:
             fps=float(rate),
             codec=stream.codec_context.name,
         )
+
+
+def decode_mp4(source: "Path | str | IO[bytes]") -> np.ndarray:
+    """Every frame of the first video stream as uint8 RGB (T, H, W, 3).
+
+    ``source`` is a path or a binary file object of any container PyAV reads (the service also
+    stores WebM uploads). Frames come in presentation order, converted with the stream's own colour
+    tags. Every failure is a ValueError: a file FFmpeg cannot read, no video stream, no frame, or
+    frames of changing size (a stitched stream no single array can hold).
+    """
+    try:
+        with av.open(source if not isinstance(source, Path) else str(source)) as container:
+            if not container.streams.video:
+                raise ValueError("the file has no video stream")
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    except av.error.FFmpegError as e:
+        raise ValueError(f"the video could not be decoded: {e}") from e
+    if not frames:
+        raise ValueError("the video decoded to no frames")
+    if len({f.shape for f in frames}) > 1:
+        raise ValueError("the video's frame size changes mid-stream")
+    return np.stack(frames)

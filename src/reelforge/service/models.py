@@ -20,6 +20,7 @@ from ..catalog.weights import Location, find_lora, locate, lora_not_found
 from ..errors import InvalidRequest
 from ..jobs import Adjustment, Task
 from .pricing import credits_per_second
+from .specs import can
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,16 @@ def installed(entry: ModelEntry, models_dir: Path) -> Installed:
 
 
 def serving(catalog: Catalog, name: str | None, models_dir: Path, *, policy: str, param: str = "model",
-            asked: object = None, image: bool = False, keyframes: bool = False) -> tuple[ModelEntry, Adjustment | None]:
+            asked: object = None, image: bool = False, keyframes: bool = False,
+            task: Task | None = None) -> tuple[ModelEntry, Adjustment | None]:
     """The model that will run a request for ``name``, and the adjustment that says so when it is a
     stand-in. Unknown names raise ModelNotFound, listing the names that exist.
 
     While the named model's weights are absent, ``policy`` decides (the ``substitute_models`` setting):
     ``off`` refuses the request here, naming where reelforge looked and how to install the weights;
     ``builtin`` runs the catalog's default model instead or, when that one cannot take the request's
-    frames (``image``: a first frame, ``keyframes``: a last one too), the first installed model that can,
+    frames (``image``: a first frame, ``keyframes``: a last one too) or run its ``task`` (an edit or an
+    extension), the first installed model that can,
     so a vendor's documented example still runs on a fresh machine."""
     entry = catalog.resolve(name, param=param)
     where = locate(entry, models_dir)
@@ -55,7 +58,7 @@ def serving(catalog: Catalog, name: str | None, models_dir: Path, *, policy: str
                              f"{where.message}", param=param, code="model_not_installed")
 
     def fits(e: ModelEntry) -> bool:
-        return (not image or Task.I2V in e.tasks) and (not keyframes or e.keyframes)
+        return (not image or Task.I2V in e.tasks) and (not keyframes or e.keyframes) and (task is None or can(e, task))
 
     default = catalog.resolve(None)
     stand_in = default if fits(default) else next(

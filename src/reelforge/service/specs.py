@@ -70,6 +70,13 @@ class VideoRequest:
     aspect_ratio: str | None = None
     short_side: int | None = None
     params: dict[str, str] = field(default_factory=dict)
+    # Edits and extensions (service.edits): the task when it is neither text- nor image-to-video, the
+    # edit strength, and how many source frames an extension's output starts with.
+    task: Task | None = None
+    strength: float | None = None
+    source_frames: int = 0
+    # A character of the caller's (service.characters): the video starts from its reference frame.
+    character_id: str | None = None
     # Vendor fields no model here has (name -> (value, why)): reported as dropped, never silent.
     unsupported: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
@@ -93,6 +100,41 @@ def check_prompt(value: str | None, param: str, *, required: bool) -> str | None
     if len(value) > MAX_PROMPT_CHARS:
         raise InvalidRequest(f"'{param}' is {len(value)} characters long; at most {MAX_PROMPT_CHARS} are allowed.", param=param)
     return value
+
+
+# What an edit re-noises when the request and the catalog name no strength: enough to take a new
+# colour or texture, little enough to keep the source's layout and motion.
+DEFAULT_STRENGTH = 0.6
+_TASK_WORDS = {Task.T2V: "text-to-video", Task.I2V: "image-to-video", Task.EDIT: "video editing (video-to-video)",
+               Task.EXTEND: "video extension"}
+
+
+def can(entry: ModelEntry, task: Task) -> bool:
+    """Whether ``entry`` runs ``task``. An extension continues the source's last frame through the
+    family's image-to-video path, so every image-to-video model extends."""
+    return task in entry.tasks or (task is Task.EXTEND and Task.I2V in entry.tasks)
+
+
+def refuse_task(catalog: Catalog, entry: ModelEntry, task: Task, param: str = "model") -> InvalidRequest:
+    able = [e.id for e in catalog if can(e, task)]
+    return InvalidRequest(
+        f"Model '{entry.id}' does not support {_TASK_WORDS[task]} (it supports: "
+        f"{', '.join(sorted(t.value for t in entry.tasks))}). Models that do: {', '.join(able) or 'none here'}.",
+        param=param)
+
+
+def check_strength(entry: ModelEntry, strength: float | None) -> float:
+    """An edit's strength: within the catalog's ``strength`` option where the entry has one (bounds
+    included, as for every option), else in (0, 1]."""
+    option = entry.option("strength")
+    if strength is None:
+        return float(option.default) if option is not None else DEFAULT_STRENGTH
+    ok = option.lo <= strength <= option.hi if option is not None else 0 < strength <= 1
+    if not ok:
+        where = f"between {option.lo} and {option.hi}" if option is not None else "above 0 and at most 1"
+        raise InvalidRequest(f"Invalid strength {shown(strength)}: model '{entry.id}' takes an edit strength "
+                             f"{where} (how much of the source is re-noised).", param="strength")
+    return float(strength)
 
 
 def check_title(title: str | None) -> str | None:
@@ -227,8 +269,10 @@ def build_spec(
     negative = check_prompt(req.negative_prompt, "negative_prompt", required=False)
     entry = catalog.resolve(req.model)
 
-    task = Task.I2V if req.image is not None or req.last_image is not None or input_image else Task.T2V
-    if task not in entry.tasks:
+    task = req.task or (Task.I2V if req.image is not None or req.last_image is not None or input_image else Task.T2V)
+    if task in (Task.EDIT, Task.EXTEND) and not can(entry, task):
+        raise refuse_task(catalog, entry, task, param=req.model_param)
+    if task not in (Task.EDIT, Task.EXTEND) and task not in entry.tasks:
         allowed = ", ".join(sorted(t.value for t in entry.tasks))
         raise InvalidRequest(
             f"Model '{entry.id}' does not support {'image' if task is Task.I2V else 'text'}-to-video "
@@ -303,6 +347,8 @@ def build_spec(
         height=height,
         seconds=seconds,
         input_image=input_image,
+        strength=check_strength(entry, req.strength) if task is Task.EDIT else None,
+        source_frames=req.source_frames,
         segments=segments,
         loras=loras,
         style=req.style,

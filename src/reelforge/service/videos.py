@@ -23,11 +23,13 @@ from ..jobs import Job, JobSpec, JobStatus
 from ..media.inputs import read_input_image
 from ..settings import Settings
 from ..store import AccountStore, EventLog, Histogram, JobStats, JobStore, Page, WorkerInfo, WorkerRegistry
+from .characters import Characters
+from .edits import Edits
 from .fitting import fit
 from .images import read_image
 from .models import Installed, check_loras, installed, serving
 from .pricing import credits_per_second, price
-from .specs import VideoRequest, build_spec, check_prompt
+from .specs import VideoRequest, build_spec
 from .webhooks import WebhookService
 
 VARIANTS = {
@@ -98,6 +100,8 @@ class VideoService:
         self.artifacts = artifacts
         self.catalog = catalog
         self.settings = settings
+        self.edits = Edits(self)
+        self.characters = Characters(self)
 
     @classmethod
     def open(cls, settings: Settings, *, store: JobStore | None = None) -> VideoService:
@@ -164,7 +168,8 @@ class VideoService:
         try:
             entry, stand_in = serving(
                 self.catalog, req.model, models_path, policy=self.settings.substitute_models,
-                param=req.model_param, asked=req.model_asked, image=req.image is not None, keyframes=req.last_image is not None)
+                param=req.model_param, asked=req.model_asked, image=req.image is not None, keyframes=req.last_image is not None,
+                task=req.task)
             fitted, adjustments = fit(entry, req, image_size=image_size, stand_in=stand_in is not None)
             spec = build_spec(self.catalog, dataclasses.replace(fitted, model=entry.id), image_size=image_size)
             check_loras(spec.loras, models_path)
@@ -189,6 +194,8 @@ class VideoService:
     def submit(
         self, req: VideoRequest, *, account: Account, surface: str, idempotency: Idempotency | None = None,
     ) -> Submitted:
+        req = self.characters.apply(req, account)
+
         def make() -> Job:
             # Decode both images and validate everything before storing anything, so a bad request
             # leaves nothing behind. The first frame's size can decide the video's (resize_method).
@@ -207,20 +214,8 @@ class VideoService:
     def remix(
         self, job_id: str, prompt: str | None, *, account: Account, surface: str, idempotency: Idempotency | None = None,
     ) -> Submitted:
-        """A new job with the source's parameters, seed and input image, and a new prompt."""
-
-        def make() -> Job:
-            source = self.store.get(job_id, account.id)
-            spec = source.spec.replace(prompt=check_prompt(prompt, "prompt", required=True))
-            # Each job owns its input copies, so deleting the source never breaks the remix.
-            if spec.input_image:
-                spec = spec.replace(input_image=self._store_image(self.artifacts.get_bytes(spec.input_image)))
-            if spec.last_image:
-                spec = spec.replace(last_image=self._store_image(self.artifacts.get_bytes(spec.last_image)))
-            charge = price(self.catalog.resolve(spec.model), spec)
-            return self._create(spec, charge, account, surface, idempotency, remixed_from=source.id)
-
-        return self._once(account, idempotency, make)
+        """An edit of the completed video ``job_id`` with a new prompt (``service.edits``)."""
+        return self.edits.remix(job_id, prompt, account=account, surface=surface, idempotency=idempotency)
 
     def _once(self, account: Account, idempotency: Idempotency | None, make) -> Submitted:
         if idempotency is None:
@@ -246,7 +241,7 @@ class VideoService:
                 idempotency=(idempotency.route, idempotency.key) if idempotency else None,
             )
         except BaseException:
-            for key in (spec.input_image, spec.last_image):
+            for key in (spec.input_image, spec.last_image, spec.input_video):
                 if key:
                     self.artifacts.delete(key)
             raise
@@ -306,7 +301,7 @@ class VideoService:
         # A running job holds its input in memory already and its worker removes its own partial
         # outputs when it sees the cancel (the store refuses to complete a cancelled job).
         self.artifacts.delete_prefix(f"jobs/{job.id}/")
-        for key in (job.spec.input_image, job.spec.last_image):
+        for key in (job.spec.input_image, job.spec.last_image, job.spec.input_video):
             if key:
                 self.artifacts.delete(key)
         return job

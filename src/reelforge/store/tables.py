@@ -218,3 +218,18 @@ webhook_attempts = sa.Table(
     sa.Column("status_code", sa.Integer(), nullable=True),
     sa.Column("error", sa.Text(), nullable=True),
 )
+
+# An account's characters (OpenAI's /v1/videos/characters): the uploaded clip and the reference frame
+# taken from it at creation, both artifacts the character owns. A create that names a character runs
+# image-to-video from its reference frame (service.characters).
+characters = sa.Table(
+    "characters",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("account", sa.String(128), nullable=False),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("video_key", sa.Text(), nullable=False),
+    sa.Column("image_key", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+)
+sa.Index(None, characters.c.account, characters.c.created_at)

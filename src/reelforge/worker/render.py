@@ -14,12 +14,12 @@ from PIL import Image
 
 from ..catalog import STYLES, ModelEntry
 from ..catalog.weights import find_lora, lora_not_found
-from ..errors import ModelUnavailable
-from ..jobs import JobSpec
+from ..errors import GenerationFailed, ModelUnavailable
+from ..jobs import JobSpec, Task
 from ..media.gif import gif_from_frames
 from ..media.images import spritesheet_jpeg, thumbnail_webp
 from ..media.inputs import fit_image
-from ..media.video import encode_mp4
+from ..media.video import encode_mp4, resize_frames
 
 if TYPE_CHECKING:
     from ..engine.runtime import Engine
@@ -40,13 +40,34 @@ def resolve_lora(name: str, models_dir: Path) -> Path:
     return path
 
 
+def fit_clip(frames: np.ndarray, width: int, height: int, num_frames: int) -> np.ndarray:
+    """A decoded clip as ``num_frames`` frames of width x height: each frame fitted like an input image
+    (scaled to cover, centre-cropped), and the nearest source frame taken for each output frame, so
+    the first and the last frame are kept as they are (an extension's seam is the last one)."""
+    index = np.rint(np.linspace(0, len(frames) - 1, num_frames)).astype(int)
+    return np.stack([np.asarray(fit_image(Image.fromarray(frames[i]), width, height)) for i in index])
+
+
 def generate_frames(
     engine: "Engine", entry: ModelEntry, spec: JobSpec, image: Image.Image | None, on_step: OnStep,
-    *, last_image: Image.Image | None = None,
+    *, last_image: Image.Image | None = None, video: np.ndarray | None = None,
 ) -> np.ndarray:
+    """The job's frames. ``video`` is the decoded source clip of an edit or an extension."""
+    if spec.task is Task.EXTEND:
+        if video is None:
+            raise GenerationFailed("an extension needs its source video")
+        return _extend(engine, entry, spec, video, on_step)
     from ..engine.adapters.base import GenerateRequest, LoraWeight, Segment
 
     req = GenerateRequest.from_spec(spec, entry)
+    if spec.task is Task.EDIT:
+        if video is None:
+            raise GenerationFailed("an edit needs its source video")
+        # The source at the generation size and the job's frame count; the strength from the spec
+        # (or a catalog option a client set), else the adapter's default.
+        strength = spec.strength if spec.strength is not None else spec.options.get("strength")
+        req = dataclasses.replace(req, video=fit_clip(video, req.width, req.height, spec.num_frames),
+                                  strength=None if strength is None else float(strength))
 
     def fit(im: Image.Image) -> Image.Image:
         return fit_image(im, req.width, req.height)
@@ -92,6 +113,28 @@ def _chain(engine: "Engine", entry: ModelEntry, req, segments, on_step: OnStep) 
         clips.append(clip)
         image = Image.fromarray(clip[-1])
     return np.concatenate(clips, axis=0)
+
+
+def _extend(engine: "Engine", entry: ModelEntry, spec: JobSpec, video: np.ndarray, on_step: OnStep) -> np.ndarray:
+    """The source, then ``spec.num_frames`` generated from its last frame through image-to-video,
+    minus the generated first frame (it repeats the seam): one clip of
+    ``source_frames + num_frames - 1`` frames at the job's output size."""
+    source = extension_source(spec, video)
+    return np.concatenate([source, continuation(engine, entry, spec, source, on_step)[1:]])
+
+
+def extension_source(spec: JobSpec, video: np.ndarray) -> np.ndarray:
+    """An extension's source frames as they open the output: ``spec.source_frames`` of them (the
+    service counts them at the job's fps; 0: as decoded) at the output size, so the source keeps its
+    resolution when the model generates smaller."""
+    return fit_clip(video, spec.width, spec.height, spec.source_frames or len(video))
+
+
+def continuation(engine: "Engine", entry: ModelEntry, spec: JobSpec, source: np.ndarray, on_step: OnStep) -> np.ndarray:
+    """``spec.num_frames`` frames at the output size, generated from ``source``'s last frame; the
+    first is that frame as the model redraws it."""
+    generated = generate_frames(engine, entry, spec.replace(task=Task.I2V), Image.fromarray(source[-1]), on_step)
+    return resize_frames(generated, spec.width, spec.height)
 
 
 def write_outputs(frames: np.ndarray, spec: JobSpec, out_dir: Path) -> dict[str, Path]:

@@ -22,8 +22,8 @@ from PIL import Image
 
 from ..artifacts import open_artifacts
 from ..catalog import Catalog
-from ..errors import JobCancelled, LeaseLost, ReelforgeError, WorkerStopping
-from ..jobs import Job
+from ..errors import GenerationFailed, JobCancelled, LeaseLost, ReelforgeError, WorkerStopping
+from ..jobs import Job, Task
 from ..settings import Settings
 from ..store import JobStore, Wakeups, WorkerRegistry
 from .control import JobControl
@@ -178,12 +178,24 @@ class Worker:
             return None
         return Image.open(io.BytesIO(self.artifacts.get_bytes(key))).convert("RGB")
 
+    def _video(self, key: str | None):
+        """The decoded source clip of an edit or extension (uint8 (T, H, W, 3)), or None."""
+        if key is None:
+            return None
+        from ..media.video import decode_mp4
+
+        try:
+            return decode_mp4(io.BytesIO(self.artifacts.get_bytes(key)))
+        except ValueError as e:  # the service validated the upload; a stored copy can still be damaged
+            raise GenerationFailed(f"the source video could not be decoded: {e}") from e
+
     def _execute(self, job: Job, ctl: JobControl, prefix: str) -> dict:
         spec = job.spec
         entry = self.catalog.resolve(spec.model)
         image, last = (self._image(k) for k in (spec.input_image, spec.last_image))
+        video = self._video(spec.input_video) if spec.task in (Task.EDIT, Task.EXTEND) else None
         t0 = time.perf_counter()
-        frames = generate_frames(self.engine, entry, spec, image, ctl.on_step, last_image=last)
+        frames = generate_frames(self.engine, entry, spec, image, ctl.on_step, last_image=last, video=video)
         t1 = time.perf_counter()
         ctl.check()
         ctl.set_progress(92)
@@ -196,9 +208,19 @@ class Worker:
             with ThreadPoolExecutor(len(paths), thread_name_prefix="upload") as pool:
                 list(pool.map(lambda variant: self.artifacts.put_file(keys[variant], paths[variant]), paths))
         t2 = time.perf_counter()
+        total = int(frames.shape[0])
+        extra = {}
+        if spec.task is Task.EXTEND:
+            # The video is the stitched clip: the source, then the new frames after the seam frame.
+            source = total - (spec.num_frames - 1)
+            extra["extension"] = {"source_frames": source, "generated_frames": spec.num_frames,
+                                  "new_frames": spec.num_frames - 1, "total_frames": total}
         return {
             "artifacts": keys,
-            "num_frames": int(frames.shape[0]),
+            # Frames and seconds of the video as stored (an extension's stitched totals).
+            "num_frames": total,
+            "seconds": round(total / spec.fps, 3),
+            **extra,
             "fps": spec.fps,
             "width": spec.width,
             "height": spec.height,

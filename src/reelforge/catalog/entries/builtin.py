@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ...jobs import Task
 from ..entry import OPENAI_MODEL_NAMES, OPENAI_SIZES, FrameRule, ModelEntry
+from .presets import STRENGTH
 
 LTX_TINY_RANDOM = ModelEntry(
     id="ltx-tiny-random",
@@ -41,7 +42,8 @@ REELFORGE_TINY = ModelEntry(
     id="reelforge-tiny",
     family="tiny",
     source="builtin:reelforge-tiny",
-    tasks=frozenset({Task.T2V, Task.I2V}),
+    # Edits by SDEdit on the same weights (engine/builtin/pipeline.py).
+    tasks=frozenset({Task.T2V, Task.I2V, Task.EDIT}),
     description=(
         "reelforge's built-in tiny model (2.5M parameters, shipped with the package, runs on a CPU in about a "
         "second). It was trained on a procedural world and can only draw that world: one or two circles, squares, "
@@ -66,5 +68,6 @@ REELFORGE_TINY = ModelEntry(
     native_max_pixels=512 * 512,
     native_multiple=16,
     aliases=OPENAI_MODEL_NAMES,
+    options=(STRENGTH,),
     extra={"native": {"width": 32, "height": 32, "frames": 8}},
 )

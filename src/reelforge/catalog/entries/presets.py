@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from ...jobs import Task
-from ..entry import MemoryPolicy
+from ..entry import MemoryPolicy, OptionSpec
 
 T2V = frozenset({Task.T2V})
 I2V = frozenset({Task.I2V})
 BOTH = frozenset({Task.T2V, Task.I2V})
+# Families with a video-to-video path (the built-in model's SDEdit; Wan 2.1 T2V, CogVideoX T2V and
+# AnimateDiff through diffusers' *VideoToVideoPipeline) list Task.EDIT and this option. Extensions need
+# no entry of their own: every image-to-video model extends (service.specs.can).
+T2V_EDIT = frozenset({Task.T2V, Task.EDIT})
+STRENGTH = OptionSpec("strength", float, 0.05, 1.0, 0.6,
+                      "edits: share of the source video re-noised (low keeps it, 1 keeps only a rough layout)")
 
 P480 = {"16:9": "832x480", "9:16": "480x832"}
 P720 = {"16:9": "1280x720", "9:16": "720x1280"}

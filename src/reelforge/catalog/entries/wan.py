@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ...jobs import Task
 from ..entry import FrameRule, ModelEntry, OptionSpec
-from .presets import BOTH, I2V, OFFLOAD_TILED, P480, P720, RESIDENT_TILED, T2V, sizes_of
+from .presets import BOTH, I2V, OFFLOAD_TILED, P480, P720, RESIDENT_TILED, STRENGTH, T2V, T2V_EDIT, sizes_of
 
 
 def _wan(id, source, tasks, resolutions, *, steps=50, guidance=5.0, shift=3.0, keyframes=False, fps=16, frames=81,
@@ -18,16 +19,17 @@ def _wan(id, source, tasks, resolutions, *, steps=50, guidance=5.0, shift=3.0, k
         keyframes=keyframes, last_frame_required=last_frame_required, resolutions=resolutions,
         extra={"flow_shift": shift, **(extra or {})}, memory=memory,
         options=(OptionSpec("guidance_scale_2", float, 0.0, 20.0, guidance, "low-noise expert's guidance (Wan 2.2 A14B)"),
-                 OptionSpec("flow_shift", float, 0.5, 20.0, shift, "scheduler shift")),
+                 OptionSpec("flow_shift", float, 0.5, 20.0, shift, "scheduler shift"))
+        + ((STRENGTH,) if Task.EDIT in tasks else ()),
     )
 
 
 # Wan 14B / A14B: a 14B transformer (two for A14B) is 28 GB in bf16 and UMT5-XXL another 11 GB, so they
 # offload (the _wan default), as does TI2V-5B (10 GB + 11 GB + activations at 720p exceed 24 GB).
 WAN = (
-    _wan("wan2.1-t2v-1.3b", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", T2V, {"480p": P480}, memory=RESIDENT_TILED,
+    _wan("wan2.1-t2v-1.3b", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", T2V_EDIT, {"480p": P480}, memory=RESIDENT_TILED,
          description="Wan 2.1 text-to-video, 1.3B: 480p, 5 s at 16 fps; fits consumer GPUs."),
-    _wan("wan2.1-t2v-14b", "Wan-AI/Wan2.1-T2V-14B-Diffusers", T2V, {"720p": P720, "480p": P480}, shift=5.0,
+    _wan("wan2.1-t2v-14b", "Wan-AI/Wan2.1-T2V-14B-Diffusers", T2V_EDIT, {"720p": P720, "480p": P480}, shift=5.0,
          description="Wan 2.1 text-to-video, 14B: 480p and 720p."),
     _wan("wan2.1-i2v-14b-480p", "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", I2V, {"480p": P480},
          description="Wan 2.1 image-to-video, 14B, 480p."),

@@ -15,6 +15,9 @@ call, so every request starts from the clean base), ``clip_skip`` (``options``, 
 convention: 1 = last CLIP layer, 2 = penultimate), and multi-prompt ``segments`` through
 diffusers' FreeNoise prompt travel. diffusers owns the denoising loop.
 
+Edits (``req.video`` + ``strength``) run ``AnimateDiffVideoToVideoPipeline`` on the same modules as
+the base in use (LoRAs and clip_skip apply alike); one prompt per edit, no prompt travel.
+
 Catalog knobs (``entry.extra``): ``motion_adapter``, ``single_file_config``, ``scheduler``
 (``{"class": "DDIMScheduler", **config overrides}``), ``free_noise_context_length`` (default:
 16, what the v1.5 motion modules were trained on), ``free_noise_context_stride`` (default 4),
@@ -31,10 +34,10 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import torch
-from diffusers import AnimateDiffPipeline, MotionAdapter
+from diffusers import AnimateDiffPipeline, AnimateDiffVideoToVideoPipeline, MotionAdapter
 
 from ...errors import GenerationFailed, ModelUnavailable
-from .base import Adapter, GenerateRequest, OnStep, Progress, to_uint8_frames, video_call_kwargs
+from .base import Adapter, GenerateRequest, OnStep, Progress, edit_kwargs, edit_steps, to_uint8_frames, video_call_kwargs
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -98,6 +101,7 @@ def _clip_skip_compat(pipe: AnimateDiffPipeline, clip_skip: int | None):
 
 class AnimateDiffAdapter(Adapter):
     family = "animatediff"
+    edits = True
 
     def __init__(
         self,
@@ -119,6 +123,8 @@ class AnimateDiffAdapter(Adapter):
             cfg = str(base_path)
         self.single_file_config: str | None = cfg
         self._alt: tuple[str, AnimateDiffPipeline] | None = None  # the last swapped-in base
+        # The video-to-video pipeline over the last base that edited (same modules, nothing loaded).
+        self._v2v: tuple[AnimateDiffPipeline, AnimateDiffVideoToVideoPipeline] | None = None
         pipe.set_progress_bar_config(disable=True)
 
     @classmethod
@@ -171,6 +177,13 @@ class AnimateDiffAdapter(Adapter):
             self._alt = (key, self._load_base(path))
         return self._alt[1]
 
+    def _edit_pipeline(self, base: AnimateDiffPipeline) -> AnimateDiffVideoToVideoPipeline:
+        if self._v2v is None or self._v2v[0] is not base:
+            v2v = AnimateDiffVideoToVideoPipeline(**base.components)
+            v2v.set_progress_bar_config(disable=True)
+            self._v2v = (base, v2v)
+        return self._v2v[1]
+
     # ---- one request ------------------------------------------------------------------------
 
     def _prompt(self, pipe: AnimateDiffPipeline, req: GenerateRequest) -> str | dict[int, str]:
@@ -205,6 +218,8 @@ class AnimateDiffAdapter(Adapter):
     def _check(self, pipe: AnimateDiffPipeline, req: GenerateRequest) -> None:
         if req.image is not None or req.last_image is not None:
             raise GenerationFailed("AnimateDiff models generate from text only; image-to-video is not supported")
+        if req.video is not None and req.segments:
+            raise GenerationFailed("an AnimateDiff edit follows one prompt; multi-prompt edits are not supported")
         if req.options.get("closed_loop"):
             raise GenerationFailed(
                 "closed_loop (looping video) is not supported: diffusers' AnimateDiff has no closed-loop "
@@ -220,9 +235,12 @@ class AnimateDiffAdapter(Adapter):
         clip_skip = req.options.get("clip_skip")
         # A1111/Novita count the last layer as 1; diffusers counts the layers skipped.
         clip_skip = int(clip_skip) - 1 if clip_skip is not None and int(clip_skip) > 1 else None
-        prompt = self._prompt(pipe, req)
+        edit = req.video is not None
+        runner = self._edit_pipeline(pipe) if edit else pipe
+        prompt = self._prompt(runner, req)
+        steps = edit_steps(req) if edit else req.num_inference_steps
         # The pipeline decodes DECODE_CHUNK frames per VAE call.
-        progress = Progress(on_step, req.num_inference_steps + math.ceil(req.num_frames / DECODE_CHUNK))
+        progress = Progress(on_step, steps + math.ceil(req.num_frames / DECODE_CHUNK))
         names: list[str] = []
         try:
             for i, lora in enumerate(req.loras):
@@ -235,8 +253,9 @@ class AnimateDiffAdapter(Adapter):
             if names:
                 pipe.set_adapters(names, adapter_weights=[float(lora.scale) for lora in req.loras])
             with _clip_skip_compat(pipe, clip_skip), progress.decoding(pipe.vae):
-                out = pipe(
-                    **{**video_call_kwargs(req, progress), "prompt": prompt},
+                call = edit_kwargs(req, progress) if edit else video_call_kwargs(req, progress)
+                out = runner(
+                    **{**call, "prompt": prompt},
                     clip_skip=clip_skip,
                     decode_chunk_size=DECODE_CHUNK,
                     **self.call_kwargs,

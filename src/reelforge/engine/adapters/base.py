@@ -59,6 +59,10 @@ class GenerateRequest:
     # First frame (image-to-video) and, where the family supports keyframes, the last frame.
     image: "Image.Image | None" = None
     last_image: "Image.Image | None" = None
+    # Video-to-video (Task.EDIT): the source frames, uint8 (T, H, W, 3) at the native size, and how
+    # much of them to re-noise (0 < strength <= 1). Adapters without an edit path refuse it.
+    video: "np.ndarray | None" = None
+    strength: float | None = None
     # Multi-prompt: consecutive segments, each its own prompt and frame count (they sum to num_frames).
     segments: tuple["Segment", ...] = ()
     loras: tuple["LoraWeight", ...] = ()
@@ -81,6 +85,9 @@ class Adapter(ABC):
     """Runs one model family. One request at a time per instance: pipelines keep per-call state on self."""
 
     family: ClassVar[str]
+    # Whether ``generate`` takes ``req.video`` (an edit); families without a video-to-video path are
+    # refused before they would silently ignore the source clip.
+    edits: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod
@@ -172,6 +179,52 @@ def video_call_kwargs(req: GenerateRequest, progress: "Progress | OnStep") -> di
         output_type="np",
         callback_on_step_end=progress.step_callback(req.num_inference_steps),
     )
+
+
+# An edit's strength when a request names none: diffusers' video-to-video default is 0.8, which on
+# these models keeps little of the source; 0.6 keeps its layout and motion and still takes a new look.
+DEFAULT_EDIT_STRENGTH = 0.6
+
+
+def edit_steps(req: GenerateRequest) -> int:
+    """Denoising steps an edit runs: the last ``int(steps * strength)`` of the schedule, the rule every
+    diffusers video-to-video pipeline (and the built-in model) applies. Refuses a source clip whose
+    frame count differs from the request's, and a strength so low that no step would run."""
+    if req.video is None:
+        raise GenerationFailed("an edit needs a source video")
+    if len(req.video) != req.num_frames:
+        raise GenerationFailed(f"the source video has {len(req.video)} frames; this edit asked for {req.num_frames}")
+    strength = edit_strength(req)
+    if not 0.0 < strength <= 1.0:
+        raise GenerationFailed(f"strength must be in (0, 1]; got {strength}")
+    run = min(int(req.num_inference_steps * strength), req.num_inference_steps)
+    if run < 1:
+        raise GenerationFailed(
+            f"strength {strength} with {req.num_inference_steps} steps leaves no denoising step to run; "
+            f"raise the strength or the steps"
+        )
+    return run
+
+
+def edit_strength(req: GenerateRequest) -> float:
+    return DEFAULT_EDIT_STRENGTH if req.strength is None else float(req.strength)
+
+
+def edit_frames(req: GenerateRequest) -> "list[Image.Image]":
+    """The source clip as the PIL frames diffusers' video processors take."""
+    from PIL import Image
+
+    return [Image.fromarray(np.ascontiguousarray(f)) for f in req.video]
+
+
+def edit_kwargs(req: GenerateRequest, progress: "Progress") -> dict[str, Any]:
+    """``video_call_kwargs`` for a diffusers video-to-video pipeline: the frames and strength replace
+    ``num_frames`` (the pipelines take the count from the video)."""
+    kwargs = video_call_kwargs(req, progress)
+    kwargs.pop("num_frames")
+    kwargs.update(video=edit_frames(req), strength=edit_strength(req),
+                  callback_on_step_end=progress.step_callback(edit_steps(req)))
+    return kwargs
 
 
 def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:

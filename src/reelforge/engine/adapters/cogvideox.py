@@ -5,6 +5,10 @@ One checkpoint serves one task: the I2V transformer takes the image latents
 concatenated to the noise, so its ``in_channels`` is twice the VAE's latent channels
 (``THUDM/CogVideoX-5b`` vs ``THUDM/CogVideoX-5b-I2V``). The adapter reads that from the
 loaded transformer and answers the other task with a clear ``GenerationFailed``.
+
+A text-to-video checkpoint also edits (video-to-video) with ``CogVideoXVideoToVideoPipeline``,
+built from the same five components: the source is VAE-encoded, noised to the strength and
+denoised with the new prompt. I2V checkpoints cannot (their transformer wants image latents too).
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline
+from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline, CogVideoXVideoToVideoPipeline
 
 from ...errors import GenerationFailed
-from .base import Adapter, GenerateRequest, OnStep, Progress, latent_frames, to_uint8_frames, video_call_kwargs
+from .base import (
+    Adapter, GenerateRequest, OnStep, Progress, edit_kwargs, edit_steps, latent_frames, to_uint8_frames,
+    video_call_kwargs,
+)
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -29,6 +36,7 @@ def is_image_to_video(pipe: CogVideoXPipeline | CogVideoXImageToVideoPipeline) -
 
 class CogVideoXAdapter(Adapter):
     family = "cogvideox"
+    edits = True
 
     def __init__(
         self, pipe: CogVideoXPipeline | CogVideoXImageToVideoPipeline, call_kwargs: dict[str, Any] | None = None
@@ -45,6 +53,9 @@ class CogVideoXAdapter(Adapter):
                 pipe = CogVideoXPipeline(**pipe.components)
         self.pipe = pipe
         self.pipe.set_progress_bar_config(disable=True)
+        self.v2v = CogVideoXVideoToVideoPipeline(**pipe.components) if self.task == "t2v" else None
+        if self.v2v is not None:
+            self.v2v.set_progress_bar_config(disable=True)
         self.call_kwargs = dict(call_kwargs or {})
 
     @classmethod
@@ -57,12 +68,18 @@ class CogVideoXAdapter(Adapter):
         return self.pipe.transformer.config
 
     def _check(self, req: GenerateRequest) -> None:
+        if req.video is not None and self.v2v is None:
+            raise GenerationFailed(
+                "this CogVideoX image-to-video checkpoint cannot edit a video; use a text-to-video CogVideoX checkpoint"
+            )
+        if req.video is not None and req.image is not None:
+            raise GenerationFailed("an edit takes a source video only, not an input image")
         if req.image is not None and self.task == "t2v":
             raise GenerationFailed(
                 "this CogVideoX checkpoint is text-to-video only (its transformer takes no image latents); "
                 "use a CogVideoX *-I2V checkpoint for image-to-video"
             )
-        if req.image is None and self.task == "i2v":
+        if req.image is None and req.video is None and self.task == "i2v":
             raise GenerationFailed(
                 "this CogVideoX checkpoint is image-to-video only: send an input image, "
                 "or use a text-to-video CogVideoX checkpoint"
@@ -101,9 +118,12 @@ class CogVideoXAdapter(Adapter):
         self._check(req)
         # CogVideoX's VAE decodes two latent frames per decoder call.
         latents = latent_frames(req.num_frames, self.pipe.vae_scale_factor_temporal)
-        progress = Progress(on_step, req.num_inference_steps + max(latents // 2, 1))
+        edit = req.video is not None
+        pipe = self.v2v if edit else self.pipe
+        steps = edit_steps(req) if edit else req.num_inference_steps
+        progress = Progress(on_step, steps + max(latents // 2, 1))
         kwargs: dict[str, Any] = dict(
-            video_call_kwargs(req, progress),
+            edit_kwargs(req, progress) if edit else video_call_kwargs(req, progress),
             # The transformer has exactly this many text positions (226 on real weights).
             max_sequence_length=self.transformer_config.max_text_seq_length,
             **self.call_kwargs,
@@ -112,6 +132,6 @@ class CogVideoXAdapter(Adapter):
             kwargs["use_dynamic_cfg"] = bool(req.options["use_dynamic_cfg"])
         if self.task == "i2v":
             kwargs["image"] = req.image.convert("RGB")
-        with progress.decoding(self.pipe.vae):
-            out = self.pipe(**kwargs)
+        with progress.decoding(pipe.vae):
+            out = pipe(**kwargs)
         return to_uint8_frames(out.frames, req)

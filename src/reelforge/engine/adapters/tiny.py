@@ -7,7 +7,8 @@ dtype the worker asks for: the network is tiny, CPUs have no fast fp16, and the 
 are only a storage format.
 
 Request mapping: prompt, negative prompt, steps, guidance, seed (a CPU generator) and frame count go
-straight to the pipeline; ``image`` is the first frame. It has no keyframes, LoRAs or native
+straight to the pipeline; ``image`` is the first frame; ``video`` + ``strength`` edit a source clip
+(SDEdit, see ``builtin/pipeline.py``). It has no keyframes, LoRAs or native
 multi-prompt (the worker chains segments through image-to-video), so those are refused here in
 case a catalog entry claims otherwise.
 
@@ -24,7 +25,7 @@ import torch
 
 from ...errors import GenerationFailed
 from ..builtin.pipeline import BuiltinVideoPipeline
-from .base import Adapter, GenerateRequest, OnStep, to_uint8_frames, video_call_kwargs
+from .base import Adapter, GenerateRequest, OnStep, edit_steps, edit_strength, to_uint8_frames, video_call_kwargs
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 class TinyAdapter(Adapter):
     family = "tiny"
+    edits = True
 
     def __init__(self, pipe: BuiltinVideoPipeline):
         self.pipe = pipe
@@ -49,5 +51,11 @@ class TinyAdapter(Adapter):
         if req.segments:
             raise GenerationFailed("the built-in tiny model follows one prompt per call; chain segments instead")
         image = None if req.image is None else req.image.convert("RGB")
-        out = self.pipe(image=image, **video_call_kwargs(req, on_step))
+        edit = {}
+        if req.video is not None:
+            if image is not None:
+                raise GenerationFailed("an edit takes a source video or a first frame, not both")
+            edit_steps(req)  # the same checks as every family's edit
+            edit = dict(video=req.video, strength=edit_strength(req))
+        out = self.pipe(image=image, **edit, **video_call_kwargs(req, on_step))
         return to_uint8_frames(out.frames, req)

@@ -13,8 +13,13 @@ One adapter for every Wan diffusers folder; what a folder can do follows from it
 * Wan 2.2 TI2V-5B: one folder for t2v and i2v (``expand_timesteps``: the first frame is a clean
   latent with timestep 0); 48-channel VAE with 16x spatial compression; no last frame.
 
-The two pipelines share one set of loaded modules, so an i2v request on a TI2V folder costs no
-extra memory and no second load.
+Edits (video-to-video) run ``WanVideoToVideoPipeline`` on the text-to-video modules: the source is
+VAE-encoded, noised to the strength and denoised with the new prompt. It drives one transformer, so
+it is offered on single-transformer text-to-video folders (Wan 2.1 T2V); two-expert 2.2 folders and
+TI2V (whose first latent frame follows its own timestep rule) answer an edit with GenerationFailed.
+
+The pipelines share one set of loaded modules, so an i2v request on a TI2V folder, or an edit,
+costs no extra memory and no second load.
 """
 
 from __future__ import annotations
@@ -25,10 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from diffusers import DiffusionPipeline, WanImageToVideoPipeline, WanPipeline
+from diffusers import DiffusionPipeline, WanImageToVideoPipeline, WanPipeline, WanVideoToVideoPipeline
 
 from ...errors import GenerationFailed, ModelUnavailable
-from .base import Adapter, GenerateRequest, OnStep, Progress, latent_frames, to_uint8_frames, video_call_kwargs
+from .base import (
+    Adapter, GenerateRequest, OnStep, Progress, edit_kwargs, edit_steps, latent_frames, to_uint8_frames,
+    video_call_kwargs,
+)
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -38,6 +46,7 @@ _PIPELINES = {"WanPipeline", "WanImageToVideoPipeline"}
 
 class WanAdapter(Adapter):
     family = "wan"
+    edits = True
 
     def __init__(self, pipe: WanPipeline | WanImageToVideoPipeline, call_kwargs: dict[str, Any] | None = None,
                  flow_shift: float | None = None):
@@ -77,7 +86,13 @@ class WanAdapter(Adapter):
                 f"this Wan folder's transformer takes {in_channels} input channels with a {z}-channel VAE, "
                 f"which matches neither text-to-video ({z}) nor image-to-video ({2 * z + t})"
             )
-        for p in (self.t2v, self.i2v):
+        self.v2v: WanVideoToVideoPipeline | None = None
+        if can_t2v and not self.expand_timesteps and modules["transformer"] is not None and not self.two_experts:
+            self.v2v = WanVideoToVideoPipeline(
+                tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, transformer=pipe.transformer,
+                vae=pipe.vae, scheduler=pipe.scheduler,
+            )
+        for p in (self.t2v, self.i2v, self.v2v):
             if p is not None:
                 p.set_progress_bar_config(disable=True)
 
@@ -107,7 +122,16 @@ class WanAdapter(Adapter):
 
     # -- request checks -------------------------------------------------------------------------
 
-    def _pipeline_for(self, req: GenerateRequest) -> WanPipeline | WanImageToVideoPipeline:
+    def _pipeline_for(self, req: GenerateRequest) -> WanPipeline | WanImageToVideoPipeline | WanVideoToVideoPipeline:
+        if req.video is not None:
+            if req.image is not None or req.last_image is not None:
+                raise GenerationFailed("an edit takes a source video only, not input images")
+            if self.v2v is None:
+                raise GenerationFailed(
+                    "this Wan model cannot edit a video: video-to-video runs on single-transformer Wan 2.1 "
+                    "text-to-video weights"
+                )
+            return self.v2v
         if req.last_image is not None and req.image is None:
             raise GenerationFailed("a last frame needs a first frame too: this Wan model has no last-frame-only mode")
         if req.image is None:
@@ -157,10 +181,12 @@ class WanAdapter(Adapter):
         pipe = self._pipeline_for(req)
         self._check(pipe, req)
         pipe.scheduler = self._scheduler(req)
+        edit = pipe is self.v2v
+        steps = edit_steps(req) if edit else req.num_inference_steps
         # Wan's VAE decodes one latent frame per decoder call.
-        progress = Progress(on_step, req.num_inference_steps + latent_frames(req.num_frames, pipe.vae_scale_factor_temporal))
+        progress = Progress(on_step, steps + latent_frames(req.num_frames, pipe.vae_scale_factor_temporal))
         kwargs: dict[str, Any] = dict(
-            video_call_kwargs(req, progress),
+            edit_kwargs(req, progress) if edit else video_call_kwargs(req, progress),
             **self.call_kwargs,
         )
         # The low-noise expert's guidance (Wan 2.2 A14B); it defaults to guidance_scale there, and a

@@ -6,6 +6,12 @@ frames keeps it smooth), then each frame is upscaled bicubically to (height, wid
 size widens the square canvas first by repeating its edge pixels (the world's backgrounds are flat,
 so that reads as more background), rather than stretching circles into ellipses; an image-to-video
 input is centre-cropped to the square the model continues.
+
+Video-to-video (``video=``, ``strength``) is SDEdit, which a flow-matching denoiser does with no
+retraining: the source clip is centre-cropped and resampled to the native 32x32x8, noised to the
+scheduler's sigma at the first of the last ``int(steps * strength)`` steps (x_t = (1 - s) x0 + s noise,
+the scheduler's ``scale_noise``), and only those steps run with the new prompt. The same truncation
+rule as diffusers' video-to-video pipelines, so a strength means the same thing across families.
 """
 
 from __future__ import annotations
@@ -35,6 +41,20 @@ def _image_tensor(images: list[PIL.Image.Image], size: int) -> torch.Tensor:
     arrs = [np.asarray(PIL.ImageOps.fit(im.convert("RGB"), (size, size), PIL.Image.BICUBIC), np.float32) / 127.5 - 1.0
             for im in images]
     return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2)
+
+
+def _video_tensor(video: np.ndarray | torch.Tensor, frames: int, size: int) -> torch.Tensor:
+    """A source clip (T, H, W, 3), uint8 or float in [0, 1] -> (1, 3, frames, size, size) in [-1, 1]:
+    centre-cropped to a square (as image inputs are), resampled in time and space."""
+    v = torch.as_tensor(np.asarray(video))
+    if v.ndim != 4 or v.shape[-1] != 3 or v.shape[0] < 1:
+        raise ValueError(f"video must be (T, H, W, 3); got {tuple(v.shape)}")
+    v = v.float() / 255.0 if v.dtype == torch.uint8 else v.float()
+    h, w = v.shape[1:3]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    v = v[:, top:top + side, left:left + side].permute(3, 0, 1, 2)[None]  # (1, 3, T, side, side)
+    return resample(v, frames, size, size) * 2 - 1
 
 
 def pad_to_aspect(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -89,6 +109,8 @@ class BuiltinVideoPipeline(DiffusionPipeline):
         prompt: str | list[str],
         negative_prompt: str | list[str] | None = None,
         image: PIL.Image.Image | list[PIL.Image.Image] | None = None,
+        video: np.ndarray | torch.Tensor | None = None,
+        strength: float = 0.6,
         num_frames: int | None = None,
         height: int | None = None,
         width: int | None = None,
@@ -121,6 +143,10 @@ class BuiltinVideoPipeline(DiffusionPipeline):
         else:
             text = cond
 
+        if video is not None and image is not None:
+            raise ValueError("pass an image (image-to-video) or a video (video-to-video), not both")
+        if video is not None and not 0.0 < strength <= 1.0:
+            raise ValueError(f"strength must be in (0, 1]; got {strength}")
         first = None
         if image is not None:
             images = [image] * b if isinstance(image, PIL.Image.Image) else list(image)
@@ -134,8 +160,17 @@ class BuiltinVideoPipeline(DiffusionPipeline):
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
-        self._num_timesteps = len(timesteps)
         sigmas = self.scheduler.sigmas
+        if video is not None:
+            run = min(int(num_inference_steps * strength), num_inference_steps)
+            if run < 1:
+                raise ValueError(f"strength {strength} with {num_inference_steps} steps leaves no step to run")
+            start = num_inference_steps - run
+            timesteps, sigmas = timesteps[start:], sigmas[start:]
+            self.scheduler.set_begin_index(start)
+            source = _video_tensor(video, t_native, size).to(device).expand(b, -1, -1, -1, -1)
+            latents = self.scheduler.scale_noise(source, timesteps[:1], latents)
+        self._num_timesteps = len(timesteps)
         for i, t in enumerate(timesteps):
             if first is not None:
                 # Image-to-video: frame 0 of the noisy clip is the input image at this noise level.
