@@ -12,6 +12,8 @@ one as a bearer token.
 
 from __future__ import annotations
 
+import re
+
 import time
 
 from fastapi import FastAPI, Request
@@ -55,6 +57,8 @@ class QueueCollector:
         yield steps
 
 
+_CONVERTOR = re.compile(r":[a-z_]+\}")
+
 def _buckets(h: Histogram) -> list[tuple[str, int]]:
     return [(str(bound), n) for bound, n in h.buckets] + [("+Inf", h.count)]
 
@@ -83,7 +87,8 @@ class RouteTimer:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            # "{video_id:openai_video_id}" reads as "{video_id}": the label is the path as documented.
+            route = _CONVERTOR.sub("}", getattr(scope.get("route"), "path", None) or "unmatched")
             self.histogram.labels(scope["method"], route, str(status[0])).observe(time.perf_counter() - start)
 
 
