@@ -231,8 +231,11 @@ def test_snapshots_keepalives_and_a_clean_close_on_sigterm(tmp_path):
         def hold(name: str, path: str) -> None:
             try:
                 with stream(server, path) as r:
+                    lines = r.iter_lines()
+                    # Streaming for real before the SIGTERM: the job's snapshot, or the account's first keep-alive.
+                    first = parse(lines, lambda f: events(f) if name == "job" else any("comment" in x for x in f))
                     streaming[name].set()
-                    ended[name] = parse(r.iter_lines())
+                    ended[name] = first + parse(lines)
             except BaseException as exc:  # reported by the assertions below
                 ended[name] = exc
                 streaming[name].set()
