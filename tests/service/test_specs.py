@@ -139,3 +139,14 @@ def test_a_last_frame_on_a_keyframe_ltx_model_is_accepted(model):
     with pytest.raises(InvalidRequest, match="does not take a last frame") as info:
         build_spec(CAT, VideoRequest(prompt="x", model="ltx-video", image=IMG, last_image=IMG))
     assert info.value.param == "last_frame"
+
+
+@pytest.mark.parametrize("image", [None, "png"])
+def test_an_edit_strength_on_a_job_that_is_not_an_edit_is_refused_not_ignored(image):
+    # reelforge-tiny lists 'strength' among its options because it edits; a text- or image-to-video
+    # job would not use it.
+    img = IMG if image else None
+    with pytest.raises(InvalidRequest, match="applies only to edits") as info:
+        build_spec(Catalog(), VideoRequest(prompt="x", image=img, options={"strength": 0.5}))
+    assert info.value.param == "strength"
+    assert build_spec(Catalog(), VideoRequest(prompt="x", task=Task.EDIT, options={"strength": 0.5})).options == {"strength": 0.5}

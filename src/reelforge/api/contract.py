@@ -90,6 +90,12 @@ def errors(envelope: type[BaseModel], statuses: Iterable[int]) -> dict[int, dict
                 "content": {"application/json": {"schema": schema(envelope)}}} for s in statuses}
 
 
+def list_page(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    """An OpenAI list answer (videos, webhook endpoints, deliveries): the page and its cursor ends."""
+    return {"object": "list", "data": items, "first_id": items[0]["id"] if items else None,
+            "last_id": items[-1]["id"] if items else None, "has_more": has_more}
+
+
 def _substitute(node: Any, refs: dict[str, dict[str, Any]]) -> Any:
     if isinstance(node, dict):
         if _MARK in node:

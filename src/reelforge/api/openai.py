@@ -206,14 +206,7 @@ def list_videos(
 ):
     page = svc.list(account=acct.id, after=job_id(after) if after else None, limit=limit, order=order)
     ttl = request.app.state.settings.artifact_ttl
-    data = [render_video(j, ttl) for j in page.jobs]
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": page.has_more,
-    }
+    return contract.list_page([render_video(j, ttl) for j in page.jobs], page.has_more)
 
 
 @router.get("/videos/{video_id:openai_video_id}", summary="Retrieve a video", responses={**_VIDEO, **_READ_ERRORS}, openapi_extra=_AUTH)

@@ -122,11 +122,6 @@ def render_delivery(delivery: Delivery, attempts: list[DeliveryAttempt] | None =
     return out
 
 
-def _page(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    return {"object": "list", "data": items, "first_id": items[0]["id"] if items else None,
-            "last_id": items[-1]["id"] if items else None, "has_more": has_more}
-
-
 # --- the wire shapes, for the OpenAPI document -------------------------------------------------
 
 
@@ -246,7 +241,7 @@ async def create_webhook_endpoint(request: Request, svc: VideoService = Depends(
 def list_webhook_endpoints(after: str | None = None, limit: int = Query(20, ge=1, le=100),
                            svc: VideoService = Depends(service), acct: Account = Depends(reader())):
     endpoints, has_more = svc.webhooks.list(acct.id, after=after, limit=limit)
-    return _page([render_endpoint(e) for e in endpoints], has_more)
+    return contract.list_page([render_endpoint(e) for e in endpoints], has_more)
 
 
 @router.get("/webhook_endpoints/{webhook_endpoint_id}", summary="Retrieve a webhook endpoint",
@@ -312,7 +307,7 @@ def list_webhook_endpoint_deliveries(webhook_endpoint_id: str, after: str | None
                                      limit: int = Query(20, ge=1, le=100), svc: VideoService = Depends(service),
                                      acct: Account = Depends(reader())):
     deliveries, has_more = svc.webhooks.deliveries(acct.id, endpoint_id=webhook_endpoint_id, after=after, limit=limit)
-    return _page([render_delivery(d) for d in deliveries], has_more)
+    return contract.list_page([render_delivery(d) for d in deliveries], has_more)
 
 
 @router.get("/webhook_event_types", summary="The event types this server sends", operation_id="list_webhook_event_types",
@@ -329,7 +324,7 @@ def list_webhook_deliveries(video_id: str | None = None, after: str | None = Non
                             acct: Account = Depends(reader())):
     deliveries, has_more = svc.webhooks.deliveries(acct.id, job_id=job_id(video_id) if video_id else None,
                                                    after=after, limit=limit)
-    return _page([render_delivery(d) for d in deliveries], has_more)
+    return contract.list_page([render_delivery(d) for d in deliveries], has_more)
 
 
 @router.get("/webhook_deliveries/{delivery_id}", summary="One webhook delivery and its attempts (extension)",

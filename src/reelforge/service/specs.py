@@ -322,6 +322,11 @@ def build_spec(
     if req.style is not None and req.style not in STYLES:
         raise InvalidRequest(f"Invalid style {shown(req.style)}. Allowed: {', '.join(STYLES)}.", param="style")
     options = check_options(entry, req.options)
+    if "strength" in options and task is not Task.EDIT:
+        # The catalog lists the edit strength among the options, but only an edit uses it: taken on
+        # any other job it would be charged for and silently ignored.
+        raise InvalidRequest(f"'strength' applies only to edits (POST /v1/videos/edits); this is a "
+                             f"{_TASK_WORDS[task]} job. Leave it out.", param="strength")
 
     steps = entry.default_steps if req.num_inference_steps is None else req.num_inference_steps
     _in_range(steps, 1, entry.max_steps, "num_inference_steps", "the number of denoising steps")

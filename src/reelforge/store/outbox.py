@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from reelforge.errors import NotFound, shown
+from reelforge.store.pages import newest_first
 from reelforge.store.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
 
 PENDING = "pending"
@@ -202,13 +203,9 @@ class Outbox:
         if job_id is not None:
             query = query.where(d.job_id == job_id)
         with self.engine.connect() as conn:
-            if after is not None:
-                cursor = conn.execute(sa.select(d.created_at, d.id).where(d.id == after, d.account == account)).first()
-                if cursor is None:
-                    raise DeliveryNotFound(after)
-                query = query.where(sa.tuple_(d.created_at, d.id) < sa.tuple_(cursor.created_at, cursor.id))
-            rows = conn.execute(query.order_by(d.created_at.desc(), d.id.desc()).limit(limit + 1)).all()
-        return [_delivery(r) for r in rows[:limit]], len(rows) > limit
+            rows, more = newest_first(conn, webhook_deliveries, query, account=account, after=after, limit=limit,
+                                      missing=DeliveryNotFound)
+        return [_delivery(r) for r in rows], more
 
     def attempts(self, delivery_id: str) -> list[DeliveryAttempt]:
         a = webhook_attempts.c

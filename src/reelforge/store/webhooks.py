@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from reelforge.errors import NotFound, shown
+from reelforge.store.pages import newest_first
 from reelforge.store.store import JobStore
 from reelforge.store.tables import webhook_endpoints, webhook_secrets
 
@@ -77,13 +78,9 @@ class WebhookEndpoints:
         c = webhook_endpoints.c
         query = sa.select(webhook_endpoints).where(c.account == account, c.deleted_at.is_(None))
         with self.engine.connect() as conn:
-            if after is not None:
-                cursor = conn.execute(sa.select(c.created_at, c.id).where(c.id == after, c.account == account)).first()
-                if cursor is None:
-                    raise EndpointNotFound(after)
-                query = query.where(sa.tuple_(c.created_at, c.id) < sa.tuple_(cursor.created_at, cursor.id))
-            rows = conn.execute(query.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)).all()
-        return [_endpoint(r) for r in rows[:limit]], len(rows) > limit
+            rows, more = newest_first(conn, webhook_endpoints, query, account=account, after=after, limit=limit,
+                                      missing=EndpointNotFound)
+        return [_endpoint(r) for r in rows], more
 
     def update(self, endpoint_id: str, account: str, **values: Any) -> Endpoint:
         """Change any of name, url, event_types, status (re-enabling clears the disabled reason)."""
@@ -131,12 +128,18 @@ class WebhookEndpoints:
 
     def account_secret(self, account: str, new_secret: str) -> str:
         """The account's per-request webhook secret; ``new_secret`` becomes it if it has none yet."""
+        query = sa.select(webhook_secrets.c.secret).where(webhook_secrets.c.account == account)
+        # Read first: the secret is made once per account and read on every per-request delivery, and
+        # a write would take SQLite's one write lock each time.
+        with self.engine.connect() as conn:
+            secret = conn.execute(query).scalar_one_or_none()
+        if secret is not None:
+            return secret
         insert = (postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert)(webhook_secrets)
         with self.store._write() as conn:
             conn.execute(insert.values(account=account, secret=new_secret, created_at=time.time())
                          .on_conflict_do_nothing(index_elements=["account"]))
-            return conn.execute(sa.select(webhook_secrets.c.secret)
-                                .where(webhook_secrets.c.account == account)).scalar_one()
+            return conn.execute(query).scalar_one()
 
 
 def _visible(endpoint_id: str, account: str) -> list[Any]:
