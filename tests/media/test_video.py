@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from reelforge.media.video import encode_mp4, probe_mp4, resize_frames
+from reelforge.media.video import decode_mp4, encode_mp4, frame_picks, probe_mp4, resize_frames
 
 
 def gradient_frames(t: int, height: int, width: int) -> np.ndarray:
@@ -119,3 +119,30 @@ def test_resize_frames():
     assert resize_frames(frames, 24, 16) is frames
     out = resize_frames(frames, 48, 32)
     assert out.shape == (3, 32, 48, 3) and out.dtype == np.uint8
+
+
+def numbered_frames(count: int, h: int, w: int) -> np.ndarray:
+    """Frame i is flat grey 8 * i, so a decoded frame tells which source frame it was."""
+    return np.stack([np.full((h, w, 3), 8 * i, np.uint8) for i in range(count)])
+
+
+@pytest.mark.parametrize("picks", [5, 30, 40])
+def test_decoding_only_the_picked_frames(tmp_path, picks):
+    path = tmp_path / "v.mp4"
+    encode_mp4(numbered_frames(30, 64, 96), 8, path)
+    clip = decode_mp4(path, picks=picks)
+    assert clip.shape == (picks, 64, 96, 3)
+    # Which frames came back, read from their grey level: the picks rule, first and last included.
+    seen = np.rint(clip.reshape(picks, -1).mean(axis=1) / 8).astype(int)
+    assert seen.tolist() == frame_picks(30, picks).tolist()
+    assert seen[0] == 0 and seen[-1] == 29
+    with open(path, "rb") as f:  # a file object is rewound for the second pass
+        assert np.array_equal(decode_mp4(f, picks=picks), clip)
+
+
+def test_frames_larger_than_the_cover_size_are_scaled_down_aspect_kept(tmp_path):
+    path = tmp_path / "v.mp4"
+    encode_mp4(gradient_frames(2, 128, 256), 8, path)
+    assert decode_mp4(path, cover=(64, 64)).shape == (2, 64, 128, 3)  # covers 64x64, 2:1 kept
+    assert decode_mp4(path, cover=(512, 512)).shape == (2, 128, 256, 3)  # never scaled up
+    assert decode_mp4(path, cover=(256, 32)).shape == (2, 128, 256, 3)  # already the smallest cover

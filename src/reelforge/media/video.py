@@ -158,23 +158,64 @@ def probe_mp4(path: Path) -> VideoInfo:
         )
 
 
-def decode_mp4(source: "Path | str | IO[bytes]") -> np.ndarray:
+def decode_mp4(source: "Path | str | IO[bytes]", *, picks: int | None = None,
+               cover: tuple[int, int] | None = None) -> np.ndarray:
     """Every frame of the first video stream as uint8 RGB (T, H, W, 3).
 
     ``source`` is a path or a binary file object of any container PyAV reads (the service also
     stores WebM uploads). Frames come in presentation order, converted with the stream's own colour
     tags. Every failure is a ValueError: a file FFmpeg cannot read, no video stream, no frame, or
     frames of changing size (a stitched stream no single array can hold).
+
+    ``picks``: only that many frames, evenly spread with the first and last kept (``frame_picks``);
+    the stream is then decoded twice, once to count, so memory holds the picks and never the whole
+    clip. ``cover``: frames larger than (width, height) both ways are scaled down, aspect kept, to
+    the smallest size that still covers it. Together they bound a worker's memory by what the job
+    makes, not by what was uploaded (a 60 s 1080p clip is 22 GB of RGB).
     """
+    seekable = source if not isinstance(source, Path) else str(source)
     try:
-        with av.open(source if not isinstance(source, Path) else str(source)) as container:
+        order = None  # the frame indices to return, in order (repeats allowed)
+        if picks is not None:
+            with av.open(seekable) as container:
+                if not container.streams.video:
+                    raise ValueError("the file has no video stream")
+                total = sum(1 for _ in container.decode(video=0))
+            if total == 0:
+                raise ValueError("the video decoded to no frames")
+            order = frame_picks(total, picks).tolist()
+            if hasattr(source, "seek"):
+                source.seek(0)
+        kept: dict[int, np.ndarray] = {}
+        with av.open(seekable) as container:
             if not container.streams.video:
                 raise ValueError("the file has no video stream")
-            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+            wanted = set(order) if order is not None else None
+            for i, frame in enumerate(container.decode(video=0)):
+                if wanted is None or i in wanted:
+                    kept[i] = _rgb(frame, cover)
     except av.error.FFmpegError as e:
         raise ValueError(f"the video could not be decoded: {e}") from e
-    if not frames:
+    if not kept:
         raise ValueError("the video decoded to no frames")
+    if order is not None and not set(order) <= kept.keys():
+        raise ValueError("the video decoded to fewer frames the second time")
+    frames = [kept[i] for i in order] if order is not None else list(kept.values())
     if len({f.shape for f in frames}) > 1:
         raise ValueError("the video's frame size changes mid-stream")
     return np.stack(frames)
+
+
+def frame_picks(total: int, count: int) -> np.ndarray:
+    """``count`` indices into ``total`` frames, evenly spread, the first and the last always among
+    them (an extension's seam is the last); with count > total some repeat."""
+    return np.rint(np.linspace(0, total - 1, count)).astype(int)
+
+
+def _rgb(frame: "av.VideoFrame", cover: tuple[int, int] | None) -> np.ndarray:
+    if cover is not None:
+        scale = max(cover[0] / frame.width, cover[1] / frame.height)
+        if scale < 1:
+            size = max(cover[0], round(frame.width * scale)), max(cover[1], round(frame.height * scale))
+            return frame.to_ndarray(width=size[0], height=size[1], format="rgb24", interpolation="AREA")
+    return frame.to_ndarray(format="rgb24")

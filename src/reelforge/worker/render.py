@@ -19,7 +19,7 @@ from ..jobs import JobSpec, Task
 from ..media.gif import gif_from_frames
 from ..media.images import spritesheet_jpeg, thumbnail_webp
 from ..media.inputs import fit_image
-from ..media.video import encode_mp4, resize_frames
+from ..media.video import encode_mp4, frame_picks, resize_frames
 
 if TYPE_CHECKING:
     from ..engine.runtime import Engine
@@ -44,8 +44,19 @@ def fit_clip(frames: np.ndarray, width: int, height: int, num_frames: int) -> np
     """A decoded clip as ``num_frames`` frames of width x height: each frame fitted like an input image
     (scaled to cover, centre-cropped), and the nearest source frame taken for each output frame, so
     the first and the last frame are kept as they are (an extension's seam is the last one)."""
-    index = np.rint(np.linspace(0, len(frames) - 1, num_frames)).astype(int)
-    return np.stack([np.asarray(fit_image(Image.fromarray(frames[i]), width, height)) for i in index])
+    return np.stack([np.asarray(fit_image(Image.fromarray(frames[i]), width, height))
+                     for i in frame_picks(len(frames), num_frames)])
+
+
+def source_picks(spec: JobSpec) -> int | None:
+    """How many frames of an edit's or extension's source the job uses (None: all of them), so the
+    worker decodes only those: an edit resamples the source to its own frame count, an extension
+    keeps the ``source_frames`` the service counted."""
+    if spec.task is Task.EDIT:
+        return spec.num_frames
+    if spec.task is Task.EXTEND:
+        return spec.source_frames or None
+    return None
 
 
 def generate_frames(

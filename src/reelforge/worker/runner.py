@@ -23,11 +23,11 @@ from PIL import Image
 from ..artifacts import open_artifacts
 from ..catalog import Catalog
 from ..errors import GenerationFailed, JobCancelled, LeaseLost, ReelforgeError, WorkerStopping
-from ..jobs import Job, Task
+from ..jobs import Job, JobSpec, Task
 from ..settings import Settings
 from ..store import JobStore, Wakeups, WorkerRegistry
 from .control import JobControl
-from .render import OUTPUTS, generate_frames, write_outputs
+from .render import OUTPUTS, generate_frames, source_picks, write_outputs
 
 log = logging.getLogger("reelforge.worker")
 
@@ -178,14 +178,17 @@ class Worker:
             return None
         return Image.open(io.BytesIO(self.artifacts.get_bytes(key))).convert("RGB")
 
-    def _video(self, key: str | None):
-        """The decoded source clip of an edit or extension (uint8 (T, H, W, 3)), or None."""
-        if key is None:
+    def _video(self, spec: JobSpec):
+        """The decoded source clip of an edit or extension (uint8 (T, H, W, 3)), or None: only the
+        frames the job uses, no larger than its output, so an upload's length and resolution do not
+        decide the worker's memory."""
+        if spec.input_video is None:
             return None
         from ..media.video import decode_mp4
 
         try:
-            return decode_mp4(io.BytesIO(self.artifacts.get_bytes(key)))
+            return decode_mp4(io.BytesIO(self.artifacts.get_bytes(spec.input_video)), picks=source_picks(spec),
+                              cover=(spec.width, spec.height))
         except ValueError as e:  # the service validated the upload; a stored copy can still be damaged
             raise GenerationFailed(f"the source video could not be decoded: {e}") from e
 
@@ -193,7 +196,7 @@ class Worker:
         spec = job.spec
         entry = self.catalog.resolve(spec.model)
         image, last = (self._image(k) for k in (spec.input_image, spec.last_image))
-        video = self._video(spec.input_video) if spec.task in (Task.EDIT, Task.EXTEND) else None
+        video = self._video(spec) if spec.task in (Task.EDIT, Task.EXTEND) else None
         t0 = time.perf_counter()
         frames = generate_frames(self.engine, entry, spec, image, ctl.on_step, last_image=last, video=video)
         t1 = time.perf_counter()
