@@ -31,7 +31,18 @@ from .openai_schemas import (CreateVideoBody, CreateVideoForm, ErrorEnvelope, Mo
 router = APIRouter(prefix="/v1", tags=["openai"])
 SURFACE = "openai"
 ID_PREFIX = "video_"
-POLL_AFTER_MS = "1000"
+
+
+def poll_after_ms(job: Job, now: float | None = None) -> str:
+    """The ``openai-poll-after-ms`` hint. The SDK's poll loop reads it once, from its first poll,
+    and keeps that pace to the end; a fixed second made a one-second clip take two. Before an ETA
+    is known (queued, or the first steps): half a second. With one: a quarter of the time left,
+    between 0.2 s and 2 s, so a short job is seen finishing soon after it does and a long one is
+    not polled more often than it needs."""
+    remaining = (job.eta_at - (time.time() if now is None else now)) if job.eta_at else None
+    if remaining is None:
+        return "500"
+    return str(int(min(2000, max(200, remaining * 1000 / 4))))
 
 
 class _VideoId(StringConvertor):
@@ -163,7 +174,7 @@ def _error(code: str, message: str) -> dict[str, Any]:
 def _video_response(request: Request, job: Job, headers: dict[str, str] | None = None) -> JSONResponse:
     headers = dict(headers or {})
     if not job.finished:
-        headers["openai-poll-after-ms"] = POLL_AFTER_MS
+        headers["openai-poll-after-ms"] = poll_after_ms(job)
     return JSONResponse(render_video(job, request.app.state.settings.artifact_ttl), headers=headers)
 
 

@@ -6,6 +6,7 @@ Imports the engine lazily, so importing this module stays torch-free.
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -152,8 +153,16 @@ def write_outputs(frames: np.ndarray, spec: JobSpec, out_dir: Path) -> dict[str,
     """Encode the mp4 at the requested size, a WebP thumbnail, a JPEG spritesheet and a GIF."""
     size = (spec.width, spec.height)
     paths = {variant: out_dir / name for variant, name in OUTPUTS.items()}
-    encode_mp4(frames, spec.fps, paths["video"], size=size)
-    paths["thumbnail"].write_bytes(thumbnail_webp(frames, size=size))
-    paths["spritesheet"].write_bytes(spritesheet_jpeg(frames))
-    paths["gif"].write_bytes(gif_from_frames(frames, spec.fps, size=size))
+
+    def images() -> None:
+        paths["thumbnail"].write_bytes(thumbnail_webp(frames, size=size))
+        paths["spritesheet"].write_bytes(spritesheet_jpeg(frames))
+        paths["gif"].write_bytes(gif_from_frames(frames, spec.fps, size=size))
+
+    # The images beside the encode: x264, swscale and Pillow's resize and quantize all release the
+    # GIL, so the derived images cost little more than the mp4 alone.
+    with ThreadPoolExecutor(1, thread_name_prefix="derive") as pool:
+        derived = pool.submit(images)
+        encode_mp4(frames, spec.fps, paths["video"], size=size)
+        derived.result()
     return paths
