@@ -1,4 +1,4 @@
-"""The `reelforge` command: serve, worker, generate, pull, bench, keys, models, train-tiny, eval-tiny.
+"""The `reelforge` command: serve, worker, generate, jobs, pull, bench, keys, models, train-tiny, eval-tiny.
 
 Server options are generated from the settings table, so `--help`, the
 environment variables and the README never disagree.
@@ -140,7 +140,20 @@ def cmd_workers(args: argparse.Namespace) -> int:
     return 0
 
 
+# generate's flags that only mean something in-process: a server has its own.
+IN_PROCESS_SETTINGS = ("data_dir", "models_dir", "default_model", "device")
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    if args.server:
+        from .jobs_cli import generate_remote
+
+        ignored = [s for s in IN_PROCESS_SETTINGS if getattr(args, s) is not None]
+        if ignored:
+            print(f"error: --{ignored[0].replace('_', '-')} applies in-process only; the server at {args.server} "
+                  "uses its own settings.", file=sys.stderr)
+            return 2
+        return generate_remote(args)
     from PIL import Image
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -335,7 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_flags(p, WORKER_SETTINGS + tuple(s.name for s in SETTINGS if s.name.startswith("s3_")))
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("generate", help="Make one video in-process, without a server.")
+    from .jobs_cli import EXIT_CODES, add_client_flags
+    from .jobs_cli import add_parser as add_jobs_parser
+
+    p = sub.add_parser("generate", help="Make one video in-process, or on a running server with --server.",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("prompt")
     p.add_argument("--output", "-o", required=True, help="Where to write the mp4.")
     p.add_argument("--image", help="Input image for image-to-video (PNG, JPEG or WebP).")
@@ -348,8 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=int, help="Frames per second.")
     p.add_argument("--frames", type=int, help="Exact frame count (overrides --seconds).")
     p.add_argument("--negative-prompt", dest="negative_prompt")
-    _add_setting_flags(p, ("data_dir", "models_dir", "default_model", "device"))
+    add_client_flags(p, server_help="Submit to the reelforge server at this base URL (e.g. http://127.0.0.1:8000), "
+                     "follow its progress and download the result, instead of running in-process.")
+    _add_setting_flags(p, IN_PROCESS_SETTINGS)
     p.set_defaults(func=cmd_generate)
+
+    add_jobs_parser(sub)
 
     p = sub.add_parser("pull", help="Download (or build) a model's weights ahead of time.")
     p.add_argument("models", nargs="+", help="Catalog model ids or aliases.")

@@ -341,7 +341,11 @@ def render_error(request: Request, exc: ReelforgeError, status: int) -> Response
         # The SDK retries 409 by default; a wrong job state will not fix itself within a retry
         # (an Idempotency-Key still in flight will, so that one is retried).
         headers["x-should-retry"] = "false"
-    body = {"error": {"message": exc.message, "type": kind, "param": exc.param, "code": code}}
+    message = exc.message
+    if isinstance(exc, JobNotFound) and "video_id" in request.path_params:
+        # The store names the bare id it looked up; the caller sent the prefixed one.
+        message = JobNotFound(request.path_params["video_id"]).message
+    body = {"error": {"message": message, "type": kind, "param": exc.param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
