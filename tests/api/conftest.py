@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from openai import OpenAI
 
@@ -18,3 +20,23 @@ def server(tmp_path_factory, tiny_models_dir):
 def client(server) -> OpenAI:
     # Unchanged SDK; only the base URL (and a dummy key, which the local account ignores).
     return OpenAI(base_url=server.base_url + "/v1", api_key="sk-local", max_retries=0)
+
+
+# Debian's chromium: `playwright install` downloads browsers, which CI cannot; the README test command
+# installs this one with apt-get first.
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium, for the pages the API serves (/docs, /redoc, the playground)."""
+    from playwright.sync_api import sync_playwright
+
+    # A missing browser is a broken setup, not a reason to skip: the README test command installs it.
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (the README test command does)")
+    with sync_playwright() as pw:
+        # --no-sandbox: CI runs as root, where Chromium refuses its sandbox.
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()

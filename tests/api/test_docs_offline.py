@@ -3,19 +3,14 @@ the assets come from the installed package (fastapi-offline), so the docs work w
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Route, sync_playwright
+from playwright.sync_api import Page, Route
 
 from tests.live import LiveServer
-
-# Debian's chromium: `playwright install` downloads browsers, which CI cannot; the README test command
-# installs this one with apt-get first.
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -23,18 +18,6 @@ def server(tmp_path_factory):
     live = LiveServer(tmp_path_factory.mktemp("docs-serve"), workers=0).start()
     yield live
     live.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # A missing browser is a broken test setup, not a reason to skip: the README command installs it.
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (the README test command does)")
-    with sync_playwright() as pw:
-        # --no-sandbox: CI runs as root, where Chromium refuses its sandbox.
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @dataclass

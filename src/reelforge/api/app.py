@@ -14,7 +14,7 @@ from .. import __version__
 from ..service.events import EventStreams
 from ..service.videos import VideoService
 from ..settings import Settings
-from . import browsers, contract, docs, errors, events, metrics, openai, signed, webhook_bodies, webhooks
+from . import browsers, contract, docs, errors, events, metrics, openai, playground, signed, webhook_bodies, webhooks
 from .dialects import DIALECTS
 from .auth import OpenMode, RateLimitHeaders, identify
 from .limits import BodyLimit
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, *, service: VideoService | None
 
     contract.install(app)
     metrics.install(app, service)
+    playground.install(app)  # the web page at / (paths / and /web/... only)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up",
              responses={200: contract.ok(contract.Health), **contract.errors(contract.GenericError, (500,))})
