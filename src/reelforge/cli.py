@@ -227,6 +227,10 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+# `bench --tier` without --model: one model of each family that has a fast tier (catalog.CACHE_FAMILIES).
+TIER_BENCH_MODELS = ("wan2.1-t2v-1.3b", "ltx-video", "cogvideox-2b", "hunyuanvideo")
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import json
 
@@ -249,12 +253,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
         diffusers_logging.disable_progress_bar()
         transformers_logging.disable_progress_bar()
         set_threads(settings.torch_threads)
-        report = run_bench(Catalog.from_settings(settings), args.model, tiny=args.tiny, device=args.device,
-                           steps=args.steps, frames=args.frames, size=args.size, repeats=args.repeats)
+        catalog = Catalog.from_settings(settings)
+        if args.model is None and args.tier is None:
+            raise ValueError("--model is required (without --model, --tier benches every transformer family)")
+        models = [args.model] if args.model else list(TIER_BENCH_MODELS)
+        reports = []
+        for model in models:
+            report = run_bench(catalog, model, tiny=args.tiny, device=args.device, steps=args.steps,
+                               frames=args.frames, size=args.size, repeats=args.repeats, tier=args.tier)
+            reports.append(report)
+            if not args.json:
+                print(report.table() + "\n", flush=True)
     except (ReelforgeError, ValueError) as exc:
         console.print(f"[red]error:[/red] {getattr(exc, 'message', exc)}")
         return 2
-    print(json.dumps(report.to_json(), indent=2) if args.json else report.table())
+    if args.json:
+        body = [r.to_json() for r in reports]
+        print(json.dumps(body[0] if args.model else body, indent=2))
+    elif len(reports) > 1:
+        print(f"{'family':<12}{'model':<20}{'tier':<7}{'s/video ratio':>14}{'speed-up':>10}{'PSNR':>12}")
+        for r in reports:
+            ratio = r.ratios()["seconds_per_video"]
+            db = r.info["psnr_db"]
+            print(f"{r.info['family']:<12}{r.info['model']:<20}{r.info['tier']:<7}{ratio:>13.3f}x{1 / ratio:>9.2f}x"
+                  f"{'inf' if db == float('inf') else f'{db:.1f}':>9} dB")
     return 0
 
 
@@ -333,7 +355,8 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 # What a standalone worker reads; the API's settings (bind, keys, URLs, limits) mean nothing to it.
 WORKER_SETTINGS = ("data_dir", "database", "artifacts", "models_dir", "default_model", "catalog", "lease_seconds",
                    "poll_interval", "notify_poll_seconds", "drain_seconds", "progress_interval", "device",
-                   "torch_threads", "max_resident_models", "max_resident_memory_gb", "log_level")
+                   "torch_threads", "max_resident_models", "max_resident_memory_gb", "max_batch", "batch_window",
+                   "log_level")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -378,7 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pull)
 
     p = sub.add_parser("bench", help="Time our engine path against a plain diffusers call, side by side.")
-    p.add_argument("--model", required=True, help="Catalog model id or alias.")
+    p.add_argument("--model", help="Catalog model id or alias (with --tier and no --model: one model of each "
+                   "transformer family: " + ", ".join(TIER_BENCH_MODELS) + ").")
+    p.add_argument("--tier", choices=("exact", "fast"),
+                   help="Run our path at this speed tier and report its PSNR against plain diffusers on the same seed.")
     p.add_argument("--tiny", action="store_true",
                    help="Use the family's tiny random-weight model (runs on a CPU); default: the full published "
                         "architecture with random weights (needs a GPU).")

@@ -83,6 +83,9 @@ class JobSpec:
     loras: tuple[tuple[str, float], ...] = ()
     # A named prompt template (catalog.STYLES) applied when the job runs.
     style: str | None = None
+    # The speed tier (catalog.SPEEDS): "exact" changes nothing in the result, "fast" adds the
+    # family's lossy step cache (engine/speed.py).
+    speed: str = "exact"
     # Family-specific knobs, already validated against the catalog (e.g. motion_bucket_id).
     options: dict[str, Any] = field(default_factory=dict, hash=False)
     # How the input image was fitted to the frame (service.specs.RESIZE_METHODS); the size already reflects it.
@@ -169,3 +172,6 @@ class Attempt:
     started_at: float
     ended_at: float | None
     outcome: str | None  # completed | failed | cancelled | expired | None while running
+    # Jobs claimed together run in one pipeline call: they share the batch id (None: ran alone).
+    batch_id: str | None = None
+    batch_size: int = 1

@@ -118,6 +118,11 @@ SETTINGS: tuple[Setting, ...] = (
             "how often they look for work anyway, in case a notification was missed.", float),
     Setting("drain_seconds", 60.0, "How long a standalone worker told to stop (SIGTERM, Ctrl-C) may spend finishing "
             "its current job before handing it back to the queue; a second signal hands it back at once.", float),
+    Setting("max_batch", 4, "Most compatible queued jobs (same model, size, frames, steps, guidance, LoRAs, tier) a "
+            "worker runs in one pipeline call; each model's catalog max_batch caps it further (1: one job at a time).",
+            int),
+    Setting("batch_window", 0.0, "Seconds a worker may wait, counted from the oldest queued job's submission, for "
+            "compatible jobs to fill a batch (0: take what is queued now; a job never waits longer).", float),
     Setting("progress_interval", 1.0, "Seconds between progress/heartbeat writes of a running job.", float),
     Setting("max_upload_bytes", 20 * 1024 * 1024, "Largest request body or input image accepted, in bytes.", int),
     Setting("max_input_pixels", 4096 * 4096, "Largest input image accepted, in pixels (decompression-bomb guard).", int),

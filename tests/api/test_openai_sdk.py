@@ -163,6 +163,7 @@ def test_delete_of_a_running_job_cancels_it(client):
         ({"extra_body": {"num_frames": 1000}}, "num_frames", "361"),
         ({"extra_body": {"num_inference_steps": 0}}, "num_inference_steps", "between 1 and 100"),
         ({"extra_body": {"seed": "abc"}}, "seed", "abc"),
+        ({"extra_body": {"speed": "fast"}}, "speed", "Allowed: exact"),  # the built-in model has no DiT cache
     ],
 )
 def test_bad_parameters_raise_bad_request_with_param(client, kwargs, param, fragment):
@@ -289,3 +290,14 @@ def test_models_show_menus_and_capabilities(client):
     assert ltx["menus"]["duration"]["720p"] == [2, 4, 6] and ltx["menus"]["audio"] == {"supported": False, "default": False}
     assert models["animatediff-v1-5-2"]["loras"] and models["wan2.1-flf2v-14b-720p"]["keyframes"]
     assert {o["name"] for o in models["svd-xt"]["options"]} >= {"motion_bucket_id", "noise_aug_strength"}
+
+
+def test_the_speed_tier_runs_and_is_echoed(client):
+    model = client.models.retrieve("ltx-tiny-random")
+    assert (model.speeds, model.default_speed) == (["exact", "fast"], "exact")
+    assert client.models.retrieve("reelforge-tiny").speeds == ["exact"]
+    v = client.videos.create_and_poll(prompt="fast", model="ltx-tiny-random", size="256x256", poll_interval_ms=100,
+                                      extra_body={"num_frames": 9, "num_inference_steps": 4, "speed": "fast"})
+    assert v.status == "completed" and v.speed == "fast"
+    assert len(decode(client.videos.download_content(v.id).read())) == 9
+    assert client.videos.create(prompt="default", size="256x256", extra_body=FAST).speed == "exact"

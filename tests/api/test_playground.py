@@ -164,7 +164,11 @@ def test_form_follows_the_model_and_every_control_has_a_label(visit):
     expect(page.locator("#last-frame-field")).to_be_hidden()  # the tiny model takes no last frame
     expect(page.locator("#options-box")).to_be_hidden()  # its one option, strength, is for edits
 
+    expect(page.locator("#speed option")).to_have_text(["exact (as plain diffusers)"])  # no DiT cache
+
     page.locator("#model").select_option("ltx-tiny-random")
+    expect(page.locator("#speed option")).to_have_count(2)  # a transformer family: exact and fast
+    page.locator("#speed").select_option("fast")
     expect(page.locator("#last-frame-field")).to_be_visible()  # keyframes
     expect(page.locator("#num_inference_steps")).to_have_attribute("placeholder", "8")
     page.get_by_label("frames", exact=True).check()

@@ -19,6 +19,7 @@ base = "ltx-tiny-random"
 source = "/srv/models/my-ltx"
 description = "mine"
 default_steps = 12
+default_speed = "fast"
 aliases = ["veo-3-fast"]
 credits_per_second = { "720p" = 2 }
 
@@ -29,6 +30,7 @@ credits_per_second = { "720p" = 2 }
     e = c.resolve("veo-3-fast")
     assert (e.id, e.source, e.default_steps, e.family, e.random_weights) == ("my-ltx", "/srv/models/my-ltx", 12, "ltx", False)
     assert e.extra["credits_per_second"] == {"720p": 2.0}
+    assert (e.default_speed, e.speeds) == ("fast", ("exact", "fast"))
     assert c.resolve("pixverse/v5/text-to-video").id == "my-ltx"
     assert c.resolve("sora-2").id == "reelforge-tiny"
 
@@ -41,6 +43,7 @@ credits_per_second = { "720p" = 2 }
     ("[aliases]\na='nope'\n", "alias 'a' points at unknown model 'nope'"),
     ("[extras]\n", "unknown section"),
     ("not toml [", "catalog file"),
+    ("[models.x]\nbase='reelforge-tiny'\ndefault_speed='fast'\n", "default_speed 'fast' is not a speed tier of family tiny"),
 ])
 def test_mistakes_name_the_file_the_key_and_what_is_allowed(tmp_path, text, fragment):
     with pytest.raises(CatalogFileError, match=fragment):

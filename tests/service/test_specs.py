@@ -150,3 +150,13 @@ def test_an_edit_strength_on_a_job_that_is_not_an_edit_is_refused_not_ignored(im
         build_spec(Catalog(), VideoRequest(prompt="x", image=img, options={"strength": 0.5}))
     assert info.value.param == "strength"
     assert build_spec(Catalog(), VideoRequest(prompt="x", task=Task.EDIT, options={"strength": 0.5})).options == {"strength": 0.5}
+
+
+def test_the_speed_tier_defaults_to_the_models_and_is_checked_against_its_family():
+    assert build_spec(CAT, VideoRequest(prompt="x")).speed == "exact"
+    assert build_spec(CAT, VideoRequest(prompt="x", speed="fast")).speed == "fast"  # LTX: a transformer
+    with pytest.raises(InvalidRequest, match="no 'fast' speed tier.*Allowed: exact") as info:
+        build_spec(Catalog(), VideoRequest(prompt="x", speed="fast"))  # the built-in model: no DiT cache
+    assert info.value.param == "speed"
+    with pytest.raises(InvalidRequest, match="Invalid speed 'turbo'. Allowed for model 'ltx-tiny-random': exact, fast"):
+        build_spec(CAT, VideoRequest(prompt="x", speed="turbo"))

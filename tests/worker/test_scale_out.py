@@ -118,8 +118,9 @@ def test_an_api_and_two_detached_workers_on_postgresql_and_s3_serve_the_sdk(clus
     api = cluster.start_api()
     pids = [cluster.start_worker(), cluster.start_worker()]
     client = OpenAI(base_url=api.base_url + "/v1", api_key="local", max_retries=0)
+    # Step counts differ so no two jobs batch (store.batches): one worker would otherwise take them all.
     created = [client.videos.create(prompt=f"a red ball {i}", size="256x256",
-                                    extra_body={"num_frames": 17, "num_inference_steps": 8}) for i in range(4)]
+                                    extra_body={"num_frames": 17, "num_inference_steps": 8 + i}) for i in range(4)]
     done = [client.videos.poll(v.id, poll_interval_ms=200) for v in created]
     assert [v.status for v in done] == ["completed"] * 4, [v.error for v in done]
 

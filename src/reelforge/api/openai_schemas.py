@@ -57,6 +57,7 @@ class Video(BaseModel):
     prompts: list[PromptSegmentOut] | None
     loras: list[LoraOut] | None
     options: dict[str, float] | None
+    speed: str = Field(description="The speed tier the video ran at (exact or fast).")
     resize_method: str | None
     strength: float | None = Field(description="An edit's strength: how much of the source was re-noised.")
     source_frames: int | None = Field(description="An extension's frames taken from the source clip; num_frames "
@@ -138,6 +139,8 @@ class ModelObject(BaseModel):
     last_frame_required: bool
     loras: bool
     prompt_travel: bool
+    speeds: list[str] = Field(description="Speed tiers the model runs: exact, and fast for transformer families.")
+    default_speed: str
     options: list[ModelOption]
     installed: bool = Field(description="Whether the weights are on this server: a job runs without a download.")
     weights: ModelWeights
@@ -192,6 +195,8 @@ class CreateVideoBody(WireModel):
     loras: list[LoraRef] | None = None
     last_frame: Annotated[Any, _IMAGE_REFERENCE] = None
     options: dict[str, float] = {}
+    speed: str | None = Field(None, max_length=16, description="Speed tier: exact (the result plain diffusers "
+                              "gives) or fast (a lossy step cache, transformer families only); default: the model's.")
     resize_method: str | None = Field(None, max_length=64)
     # A character of this account (POST /v1/videos/characters): the video starts from its reference frame.
     character_id: str | None = Field(None, max_length=64)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from ..errors import ModelNotFound, shown
 from .entries import BUILTIN
-from .entry import (MEMORY_POLICIES, OPENAI_MODEL_NAMES, OPENAI_SIZES, STYLES, FrameRule, MemoryPolicy, ModelEntry,
-                    OptionSpec, parse_size)
+from .entry import (MEMORY_POLICIES, OPENAI_MODEL_NAMES, OPENAI_SIZES, SPEEDS, STYLES, FrameRule, MemoryPolicy,
+                    ModelEntry, OptionSpec, parse_size)
 from .user_file import CatalogFileError, load_catalog_file
 
-__all__ = ["BUILTIN", "MEMORY_POLICIES", "OPENAI_MODEL_NAMES", "OPENAI_SIZES", "STYLES", "Catalog", "CatalogFileError",
+__all__ = ["BUILTIN", "MEMORY_POLICIES", "OPENAI_MODEL_NAMES", "OPENAI_SIZES", "SPEEDS", "STYLES", "Catalog", "CatalogFileError",
            "FrameRule", "MemoryPolicy", "ModelEntry", "OptionSpec", "parse_size"]
 
 

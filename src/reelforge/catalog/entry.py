@@ -64,6 +64,14 @@ class OptionSpec:
 #   sequential_offload  layer by layer: the least device memory and by far the slowest.
 MEMORY_POLICIES = ("resident", "model_offload", "sequential_offload")
 
+# Speed tiers (engine/speed.py). "exact": only changes that leave the result as plain diffusers makes
+# it (attention backend, regional compile on CUDA). "fast": diffusers' First Block Cache, which skips
+# the rest of the transformer on steps whose first block changed little. It hooks a DiT's repeated
+# blocks, so only these transformer families have it; UNet families (AnimateDiff, SVD) and the
+# built-in model have the exact tier alone.
+SPEEDS = ("exact", "fast")
+CACHE_FAMILIES = frozenset({"wan", "ltx", "cogvideox", "hunyuan"})
+
 
 @dataclass(frozen=True)
 class MemoryPolicy:
@@ -119,11 +127,21 @@ class ModelEntry:
     prompt_travel: bool = False  # multi-prompt natively; otherwise segments chain through image-to-video
     options: tuple[OptionSpec, ...] = ()
     memory: MemoryPolicy = MemoryPolicy()
+    # Most compatible jobs one pipeline call may run together (the worker's max_batch caps it). 1 unless
+    # the family's adapter takes per-sample lists and a test shows a seed gives the same clip batched.
+    max_batch: int = 1
+    # The tier a request that names none gets; "fast" only where ``speeds`` has it.
+    default_speed: str = "exact"
     # Menus for the vendor surfaces: resolution label -> aspect ratio -> "WxH", and the durations a
     # resolution allows (a label missing here allows every entry of ``durations``).
     resolutions: dict = field(default_factory=dict, hash=False, compare=False)
     durations_by_resolution: dict = field(default_factory=dict, hash=False, compare=False)
     extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def speeds(self) -> tuple[str, ...]:
+        """The speed tiers this model runs."""
+        return SPEEDS if self.family in CACHE_FAMILIES else ("exact",)
 
     def option(self, name: str) -> OptionSpec | None:
         return next((o for o in self.options if o.name == name), None)

@@ -6,6 +6,7 @@
     description = "Our fine-tune"
     aliases = ["veo-3-fast"]
     default_steps = 30                  # any scalar field of the base entry may be overridden
+    default_speed = "fast"              # the speed tier of requests that name none (DiT families)
     credits_per_second = { "480p" = 1, "720p" = 2 }
     memory = { policy = "model_offload", vae_tiling = true }   # either key may be left out (the base's)
 
@@ -25,7 +26,7 @@ from typing import Any
 from .entry import MEMORY_POLICIES, MemoryPolicy, ModelEntry
 
 _OVERRIDABLE = {"source", "description", "default_size", "default_seconds", "fps", "default_steps", "max_steps",
-                "default_guidance", "native_max_pixels", "owned_by", "max_frames"}
+                "default_guidance", "native_max_pixels", "owned_by", "max_frames", "default_speed", "max_batch"}
 _TUPLES = {"sizes", "durations", "aliases"}
 
 
@@ -89,6 +90,9 @@ def _entry(path: Path, model_id: str, table: dict[str, Any], known: dict[str, Mo
             raise CatalogFileError(f"{where}: unknown key '{key}'; allowed: {', '.join(allowed)}")
     changes["extra"] = extra
     entry = dataclasses.replace(base, **changes)
+    if entry.default_speed not in entry.speeds:
+        raise CatalogFileError(f"{where}: default_speed {entry.default_speed!r} is not a speed tier of family "
+                               f"{entry.family}; it has: {', '.join(entry.speeds)}")
     for size in (entry.default_size,):
         if size not in entry.sizes:
             raise CatalogFileError(f"{where}: default_size {size} is not in sizes {list(entry.sizes)}")

@@ -22,6 +22,7 @@ from ..catalog import Catalog, ModelEntry
 from ..errors import GenerationFailed, ReelforgeError, describe
 from .adapters import adapter_class
 from .adapters.base import Adapter, GenerateRequest, OnStep
+from . import speed
 from .device import select_device
 from .loader import load_folder, resolve_weights
 from .memory import device_bytes, estimated_device_bytes
@@ -119,7 +120,23 @@ class Engine:
                 f"model '{entry.id}' ({entry.family}) cannot edit a video: its family has no video-to-video path"
             )
         try:
-            return adapter.generate(req, on_step)
+            with speed.applied(adapter, req.speed, self.device, threshold=speed.threshold_for(entry)):
+                return adapter.generate(req, on_step)
+        except ReelforgeError:
+            raise
+        except Exception as e:
+            raise GenerationFailed(f"model '{entry.id}' failed: {type(e).__name__}: {e}") from e
+
+    def run_batch(self, entry: ModelEntry, reqs: list[GenerateRequest], on_step: OnStep) -> list[np.ndarray | GenerationFailed]:
+        """Generate compatible requests (``store.batches``) on ``entry`` in one pipeline call where the
+        family can: each request's frames, or the GenerationFailed of a sample that alone went wrong.
+        A failure of the whole call raises, as ``run`` does."""
+        adapter = self.adapter(entry)
+        if any(r.video is not None for r in reqs):
+            raise GenerationFailed("edits run one at a time, not in a batch")
+        try:
+            with speed.applied(adapter, reqs[0].speed, self.device, threshold=speed.threshold_for(entry)):
+                return adapter.generate_batch(reqs, on_step)
         except ReelforgeError:
             raise
         except Exception as e:

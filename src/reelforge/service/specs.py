@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog import STYLES, Catalog, ModelEntry, parse_size
+from ..catalog import SPEEDS, STYLES, Catalog, ModelEntry, parse_size
 from ..errors import InvalidRequest, shown
 from ..jobs import JobSpec, Task
 
@@ -77,6 +77,8 @@ class VideoRequest:
     source_frames: int = 0
     # A character of the caller's (service.characters): the video starts from its reference frame.
     character_id: str | None = None
+    # The speed tier (catalog.SPEEDS); None: the model's default.
+    speed: str | None = None
     # Vendor fields no model here has (name -> (value, why)): reported as dropped, never silent.
     unsupported: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
@@ -171,6 +173,19 @@ def check_segments(entry: ModelEntry, segments: list[tuple[str, int]]) -> tuple[
     if not out:
         raise InvalidRequest("prompts must hold at least one segment.", param="prompts")
     return tuple(out)
+
+
+def check_speed(entry: ModelEntry, speed: str | None) -> str:
+    if speed is None:
+        return entry.default_speed
+    if speed not in entry.speeds:
+        if speed in SPEEDS:
+            raise InvalidRequest(f"Model '{entry.id}' (family {entry.family}) has no {shown(speed)} speed tier: its step "
+                                 f"cache needs a transformer (DiT) model. Allowed: {', '.join(entry.speeds)}.",
+                                 param="speed")
+        raise InvalidRequest(f"Invalid speed {shown(speed)}. Allowed for model '{entry.id}': {', '.join(entry.speeds)}.",
+                             param="speed")
+    return speed
 
 
 def check_options(entry: ModelEntry, options: dict[str, Any]) -> dict[str, Any]:
@@ -357,6 +372,7 @@ def build_spec(
         segments=segments,
         loras=loras,
         style=req.style,
+        speed=check_speed(entry, req.speed),
         options=options,
         resize_method=resize,
         title=check_title(req.title),

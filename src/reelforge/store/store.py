@@ -34,7 +34,8 @@ from reelforge.errors import InsufficientCredits, InvalidRequest, JobNotFound
 from reelforge.jobs import Attempt, Job, JobError, JobSpec, JobStatus
 from reelforge.store.tables import accounts, idempotency_keys, jobs
 from reelforge.store.tables import attempts as attempts_table
-from reelforge.store import events, outbox
+from reelforge.store import batches, events, outbox
+from reelforge.store.batches import BatchLimit
 from reelforge.store.wakeups import notify_cancelled, notify_queued
 
 QUEUED = JobStatus.QUEUED.value
@@ -60,6 +61,13 @@ class Page:
 class Heartbeat:
     owned: bool  # False: the lease is gone (requeued, failed or cancelled elsewhere); stop without writing.
     cancel_requested: bool
+
+
+@dataclass(frozen=True)
+class BatchPeek:
+    created_at: float  # when the oldest queued job was submitted
+    ready: int  # how many jobs a claim would take now, the oldest included
+    wanted: int  # how many the oldest may run with (its batch limit)
 
 
 @dataclass(frozen=True)
@@ -184,7 +192,7 @@ class JobStore:
             rows = conn.execute(sa.select(t).where(t.c.job_id == job_id).order_by(t.c.number)).all()
         return [
             Attempt(job_id=r.job_id, number=r.number, worker_id=r.worker_id, started_at=r.started_at,
-                    ended_at=r.ended_at, outcome=r.outcome)
+                    ended_at=r.ended_at, outcome=r.outcome, batch_id=r.batch_id, batch_size=r.batch_size or 1)
             for r in rows
         ]
 
@@ -208,18 +216,60 @@ class JobStore:
             return conn.execute(query).first() is not None
 
     def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
+        claimed = self.claim_batch(worker_id, lease_seconds)
+        return claimed[0] if claimed else None
+
+    def claim_batch(self, worker_id: str, lease_seconds: float, limit: BatchLimit | None = None) -> builtins.list[Job]:
+        """Claim the oldest queued job and, in the same transaction, up to ``limit(its spec) - 1``
+        more queued jobs compatible with it (``store.batches``), oldest first; [] when none is queued.
+
+        Each job gets its own lease and attempt, exactly as a claim of one would; the attempts of a
+        batch of several record its id and size. ``limit`` runs inside the transaction: keep it cheap.
+        """
         now = time.time()
-        oldest = (
-            sa.select(jobs.c.seq)
-            .where(jobs.c.status == QUEUED, jobs.c.cancel_requested == sa.false(), jobs.c.deleted == sa.false())
-            .order_by(jobs.c.seq)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        stmt = (
+        with self._write() as conn:
+            head = conn.execute(self._claim_statement(worker_id, lease_seconds, now, jobs.c.seq == _OLDEST)).first()
+            if head is None:
+                return []
+            rows = [head]
+            spec = JobSpec.from_dict(head.spec)
+            slots = (limit(spec) - 1) if limit is not None and batches.batch_key(spec) is not None else 0
+            if slots > 0:
+                seqs = batches.pick(spec, conn.execute(batches.candidates(spec, head.seq, slots)).all(), slots)
+                if seqs:
+                    more = conn.execute(self._claim_statement(worker_id, lease_seconds, now, jobs.c.seq.in_(seqs)))
+                    rows += sorted(more.all(), key=lambda r: r.seq)
+            batch_id = uuid.uuid4().hex if len(rows) > 1 else None
+            conn.execute(sa.insert(attempts_table), [
+                dict(job_id=r.id, number=r.attempts, worker_id=worker_id, started_at=now, batch_id=batch_id,
+                     batch_size=len(rows) if batch_id else None)
+                for r in rows
+            ])
+            events.lock_accounts(conn, {r.account for r in rows})
+            for r in rows:
+                _record(conn, r.id, r.account, IN_PROGRESS, progress=0, now=now, locked=True)
+        return [_job(r) for r in rows]
+
+    def peek_batch(self, limit: BatchLimit) -> BatchPeek | None:
+        """A read-only look at what ``claim_batch`` would take now; None when nothing is queued."""
+        with self.engine.connect() as conn:
+            head = conn.execute(sa.select(jobs.c.seq, jobs.c.spec, jobs.c.created_at).where(_CLAIMABLE)
+                                .order_by(jobs.c.seq).limit(1)).first()
+            if head is None:
+                return None
+            spec = JobSpec.from_dict(head.spec)
+            wanted = limit(spec) if batches.batch_key(spec) is not None else 1
+            ready = 1
+            if wanted > 1:
+                rows = conn.execute(batches.candidates(spec, head.seq, wanted - 1, lock=False)).all()
+                ready += len(batches.pick(spec, rows, wanted - 1))
+        return BatchPeek(created_at=head.created_at, ready=ready, wanted=wanted)
+
+    @staticmethod
+    def _claim_statement(worker_id: str, lease_seconds: float, now: float, which: Any) -> Any:
+        return (
             sa.update(jobs)
-            .where(jobs.c.seq == oldest, jobs.c.status == QUEUED)
+            .where(which, jobs.c.status == QUEUED, jobs.c.cancel_requested == sa.false())
             .values(
                 status=IN_PROGRESS, attempts=jobs.c.attempts + 1, lease_owner=worker_id,
                 lease_expires_at=now + lease_seconds, started_at=sa.func.coalesce(jobs.c.started_at, now),
@@ -227,15 +277,6 @@ class JobStore:
             )
             .returning(*jobs.c)
         )
-        with self._write() as conn:
-            row = conn.execute(stmt).first()
-            if row is None:
-                return None
-            conn.execute(
-                sa.insert(attempts_table).values(job_id=row.id, number=row.attempts, worker_id=worker_id, started_at=now)
-            )
-            _record(conn, row.id, row.account, IN_PROGRESS, progress=0, now=now)
-        return _job(row)
 
     def heartbeat(
         self, job_id: str, worker_id: str, *, progress: int | None = None, lease_seconds: float,
@@ -484,6 +525,13 @@ def _visible(job_id: str, account: str | None) -> builtins.list[Any]:
     if account is not None:
         conds.append(jobs.c.account == account)
     return conds
+
+
+_CLAIMABLE = sa.and_(jobs.c.status == QUEUED, jobs.c.cancel_requested == sa.false(), jobs.c.deleted == sa.false())
+_OLDEST = (
+    sa.select(jobs.c.seq).where(_CLAIMABLE).order_by(jobs.c.seq).limit(1).with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
 
 
 def _owned(job_id: str, worker_id: str) -> builtins.list[Any]:

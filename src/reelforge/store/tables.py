@@ -69,6 +69,9 @@ attempts = sa.Table(
     sa.Column("started_at", sa.Double(), nullable=False),
     sa.Column("ended_at", sa.Double(), nullable=True),
     sa.Column("outcome", sa.String(16), nullable=True),
+    # Set when the attempt ran in a batch (one pipeline call for several jobs): its id and size.
+    sa.Column("batch_id", sa.String(32), nullable=True),
+    sa.Column("batch_size", sa.Integer(), nullable=True),
 )
 
 accounts = sa.Table(

@@ -74,6 +74,12 @@ export class VideoForm {
     if (!m.installed) note.push(`Its weights are not on this server yet (the operator can run \`reelforge pull ${m.id}\`).`);
     $("model-note").textContent = note.join(" ");
 
+    // Speed tiers: exact is plain diffusers; fast (transformer families) adds a lossy step cache.
+    const speed = $("speed").value;
+    const tierText = { exact: "exact (as plain diffusers)", fast: "fast (step cache, lossy)" };
+    $("speed").replaceChildren(...(m.speeds || ["exact"]).map((s) => option(s, tierText[s] || s)));
+    $("speed").value = (m.speeds || []).includes(speed) ? speed : (m.default_speed || "exact");
+
     const labels = Object.fromEntries(m.pricing.map((p) => [p.size, p.resolution]));
     const size = $("size").value;
     $("size").replaceChildren(option("", "model default"), ...m.sizes.map((s) => option(s, labels[s] ? `${s} (${labels[s]})` : s)));
@@ -195,6 +201,8 @@ export class VideoForm {
       negative_prompt: text("negative_prompt"), style: text("style"), size: text("size"),
       fps: number("fps"), num_inference_steps: number("num_inference_steps"),
       guidance_scale: number("guidance_scale"), seed: number("seed"),
+      // Sent only when it is not the model's default, so a plain request stays plain.
+      speed: $("speed").value && $("speed").value !== this.model?.default_speed ? $("speed").value : undefined,
     });
     if (segments.length) body.prompts = segments; // the frames of the segments are the length
     else if (this.lengthMode === "frames") body.num_frames = number("num_frames");
@@ -237,6 +245,7 @@ export class VideoForm {
     $("prompt").value = video.prompt;
     $("negative_prompt").value = video.negative_prompt || "";
     $("style").value = video.style || "";
+    if ((this.model?.speeds || []).includes(video.speed)) $("speed").value = video.speed;
     $("size").value = this.model?.sizes.includes(video.size) ? video.size : "";
     this.fillSeconds();
     $("segments").replaceChildren();

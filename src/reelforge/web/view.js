@@ -24,6 +24,7 @@ function params(video) {
     ["Steps", video.num_inference_steps],
     ["Guidance", video.guidance_scale],
     ["Seed", video.seed],
+    ["Speed", video.speed],
     ["Negative prompt", video.negative_prompt],
     ["Style", video.style],
     ["Segments", video.prompts?.map((s, i) => `${i + 1}. ${s.prompt} (${s.frames} frames)`).join("\n")],

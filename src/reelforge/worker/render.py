@@ -69,9 +69,9 @@ def generate_frames(
         if video is None:
             raise GenerationFailed("an extension needs its source video")
         return _extend(engine, entry, spec, video, on_step)
-    from ..engine.adapters.base import GenerateRequest, LoraWeight, Segment
+    from ..engine.adapters.base import Segment
 
-    req = GenerateRequest.from_spec(spec, entry)
+    req = generation_request(engine, entry, spec, image, last_image)
     if spec.task is Task.EDIT:
         if video is None:
             raise GenerationFailed("an edit needs its source video")
@@ -80,11 +80,23 @@ def generate_frames(
         strength = spec.strength if spec.strength is not None else spec.options.get("strength")
         req = dataclasses.replace(req, video=fit_clip(video, req.width, req.height, spec.num_frames),
                                   strength=None if strength is None else float(strength))
+    segments = tuple(Segment(styled(p, spec.style), n) for p, n in spec.segments)
+    if segments and not entry.prompt_travel:
+        return _chain(engine, entry, req, segments, on_step)
+    return engine.run(entry, dataclasses.replace(req, segments=segments), on_step)
+
+
+def generation_request(engine: "Engine", entry: ModelEntry, spec: JobSpec, image: Image.Image | None,
+                       last_image: Image.Image | None = None):
+    """The engine's request for a job, at the model's native size."""
+    from ..engine.adapters.base import GenerateRequest, LoraWeight
+
+    req = GenerateRequest.from_spec(spec, entry)
 
     def fit(im: Image.Image) -> Image.Image:
         return fit_image(im, req.width, req.height)
 
-    req = dataclasses.replace(
+    return dataclasses.replace(
         req,
         prompt=styled(spec.prompt, spec.style),
         # Input images are fitted to the generation size the same way for every family.
@@ -93,10 +105,14 @@ def generate_frames(
         loras=tuple(LoraWeight(resolve_lora(n, engine.models_dir), w) for n, w in spec.loras),
         options=dict(spec.options),
     )
-    segments = tuple(Segment(styled(p, spec.style), n) for p, n in spec.segments)
-    if segments and not entry.prompt_travel:
-        return _chain(engine, entry, req, segments, on_step)
-    return engine.run(entry, dataclasses.replace(req, segments=segments), on_step)
+
+
+def generate_batch(engine: "Engine", entry: ModelEntry, specs: list[JobSpec], images: list[Image.Image | None],
+                   on_step: OnStep) -> list[np.ndarray | GenerationFailed]:
+    """Compatible jobs (``store.batches``) in one pipeline call: each job's frames, or the error of a
+    sample that alone went wrong; a failure of the whole call raises."""
+    reqs = [generation_request(engine, entry, spec, image) for spec, image in zip(specs, images)]
+    return engine.run_batch(entry, reqs, on_step)
 
 
 def _chain(engine: "Engine", entry: ModelEntry, req, segments, on_step: OnStep) -> np.ndarray:

@@ -36,6 +36,8 @@ LTX_TINY_RANDOM = ModelEntry(
     random_weights=True,
     # First + last frame through LTXConditionPipeline, like the LTX 0.9.5 entry it stands in for.
     keyframes=True,
+    # Text- and image-to-video batch in one call of the same pipelines (tests/worker/test_batching.py).
+    max_batch=4,
 )
 
 REELFORGE_TINY = ModelEntry(
@@ -69,5 +71,7 @@ REELFORGE_TINY = ModelEntry(
     native_multiple=16,
     aliases=OPENAI_MODEL_NAMES,
     options=(STRENGTH,),
+    # Per-sample prompts, negative prompts, first frames and seeds in one call (tests/worker/test_batching.py).
+    max_batch=8,
     extra={"native": {"width": 32, "height": 32, "frames": 8}},
 )

@@ -69,6 +69,8 @@ class GenerateRequest:
     # Family-specific knobs the catalog allows for that family (e.g. SVD's motion_bucket_id,
     # noise_aug_strength, decode_chunk_size); adapters read the ones they know.
     options: "Mapping[str, Any]" = field(default_factory=dict)
+    # The speed tier (engine/speed.py), applied around ``generate`` by the runtime.
+    speed: str = "exact"
 
     @classmethod
     def from_spec(cls, spec: "JobSpec", entry: "ModelEntry", image: "Image.Image | None" = None) -> "GenerateRequest":
@@ -77,7 +79,7 @@ class GenerateRequest:
         return cls(
             prompt=spec.prompt, negative_prompt=spec.negative_prompt, seed=spec.seed,
             num_inference_steps=spec.num_inference_steps, guidance_scale=spec.guidance_scale,
-            num_frames=spec.num_frames, width=width, height=height, fps=spec.fps, image=image,
+            num_frames=spec.num_frames, width=width, height=height, fps=spec.fps, image=image, speed=spec.speed,
         )
 
 
@@ -97,6 +99,22 @@ class Adapter(ABC):
     @abstractmethod
     def generate(self, req: GenerateRequest, on_step: OnStep) -> np.ndarray:
         """Frames as uint8 (T, H, W, 3), T == req.num_frames, H == req.height, W == req.width."""
+
+    # Whether ``generate_batch`` runs its requests in one pipeline call (per-sample prompts, negative
+    # prompts, first frames and generators); the catalog's max_batch is only raised for such families.
+    batches: ClassVar[bool] = False
+
+    def generate_batch(self, reqs: "list[GenerateRequest]", on_step: OnStep) -> "list[np.ndarray | GenerationFailed]":
+        """Compatible requests (``store.batches``: equal but for prompts, seeds and first frames) ->
+        each one's frames, or the error of the sample that alone went wrong. An error of the whole
+        call raises. Without batch support: one call per request, each failing on its own."""
+        out: list[np.ndarray | GenerationFailed] = []
+        for req in reqs:
+            try:
+                out.append(self.generate(req, on_step))
+            except GenerationFailed as e:
+                out.append(e)
+        return out
 
 
 def seeded_generator(seed: int) -> torch.Generator:
@@ -230,6 +248,36 @@ def edit_kwargs(req: GenerateRequest, progress: "Progress") -> dict[str, Any]:
 def latent_frames(num_frames: int, temporal_compression: int = 4) -> int:
     """Latent frames of a causal video VAE (first frame alone, then one per ``temporal_compression``)."""
     return (num_frames - 1) // temporal_compression + 1
+
+
+def batch_call_kwargs(reqs: "list[GenerateRequest]", progress: "Progress | OnStep", *,
+                      no_negative: str | None = "") -> dict[str, Any]:
+    """``video_call_kwargs`` for compatible requests (``store.batches``) in one call: per-sample
+    prompts, negative prompts (``no_negative`` where a request has none: diffusers reads "" as its
+    None) and generators, each seeded on its own. diffusers' ``randn_tensor`` draws each sample's
+    noise from its own generator at its own shape, so a sample does not depend on the others."""
+    images = [r.image is not None for r in reqs]
+    if any(images) and not all(images):
+        raise GenerationFailed("a batch is all text-to-video or all image-to-video")
+    if any(r.last_image is not None or r.video is not None or r.segments for r in reqs):
+        raise GenerationFailed("keyframes, edits and multi-prompt requests run one at a time")
+    kwargs = video_call_kwargs(reqs[0], progress)
+    kwargs.update(prompt=[r.prompt for r in reqs],
+                  negative_prompt=[no_negative if r.negative_prompt is None else r.negative_prompt for r in reqs],
+                  generator=[seeded_generator(r.seed) for r in reqs])
+    return kwargs
+
+
+def batch_frames(frames: Any, reqs: "list[GenerateRequest]") -> "list[np.ndarray | GenerationFailed]":
+    """A batched call's videos, one per request; a sample gone wrong (non-finite pixels) is its
+    request's error, not the whole batch's."""
+    out: list[np.ndarray | GenerationFailed] = []
+    for req, clip in zip(reqs, frames, strict=True):
+        try:
+            out.append(to_uint8_frames(clip, req))
+        except GenerationFailed as e:
+            out.append(e)
+    return out
 
 
 def to_uint8_frames(frames: np.ndarray, req: GenerateRequest) -> np.ndarray:

@@ -2,7 +2,8 @@
 and first + last frame keyframes with ``LTXConditionPipeline`` where diffusers has it.
 
 All pipelines share one set of loaded components, so an i2v or keyframe request costs
-no extra memory and no second load.
+no extra memory and no second load. Compatible text-to-video or image-to-video requests run as one
+batched call (per-sample prompts, negative prompts, first frames and generators).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ except ImportError:
     LTXConditionPipeline = LTXVideoCondition = None
 
 from ...errors import GenerationFailed
-from .base import Adapter, GenerateRequest, OnStep, to_uint8_frames, video_call_kwargs
+from .base import Adapter, GenerateRequest, OnStep, batch_call_kwargs, batch_frames, to_uint8_frames, video_call_kwargs
 
 if TYPE_CHECKING:
     from ...catalog import ModelEntry
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 class LTXAdapter(Adapter):
     family = "ltx"
+    batches = True
 
     def __init__(self, t2v: LTXPipeline, call_kwargs: dict[str, Any] | None = None):
         self.t2v = t2v
@@ -70,6 +72,17 @@ class LTXAdapter(Adapter):
         else:
             out = self.t2v(**kwargs)
         return to_uint8_frames(out.frames, req)
+
+    def generate_batch(self, reqs: list[GenerateRequest], on_step: OnStep) -> list[np.ndarray | GenerationFailed]:
+        """Text-to-video or image-to-video requests in one call of the same pipelines."""
+        for req in reqs:
+            self._check(req)
+        kwargs = dict(batch_call_kwargs(reqs, on_step), frame_rate=reqs[0].fps, **self.call_kwargs)
+        if reqs[0].image is None:
+            out = self.t2v(**kwargs)
+        else:
+            out = self.i2v(image=[r.image.convert("RGB") for r in reqs], **kwargs)
+        return batch_frames(out.frames, reqs)
 
     def _keyframes(self, req: GenerateRequest, kwargs: dict[str, Any]):
         """Pin the first frame (if given) to ``req.image`` and the last frame to ``req.last_image``."""

@@ -32,8 +32,13 @@ class BenchReport:
         return {m: (ours[m] / plain[m] if ours[m] is not None and plain[m] else None) for m in METRICS}
 
     def to_json(self) -> dict[str, Any]:
+        info = dict(self.info)
+        if info.get("psnr_db") == float("inf"):  # JSON has no infinity
+            info.update(psnr_db=None, bit_identical=True)
+        elif "psnr_db" in info:
+            info["bit_identical"] = False
         return {
-            **self.info,
+            **info,
             "medians": self.medians(),
             "ratio": self.ratios(),
             "runs": {path: [vars(r) for r in runs] for path, runs in self.runs.items()},
@@ -46,6 +51,8 @@ class BenchReport:
             f"built in {i['build_seconds']:.1f}s",
             f"request: {i['width']}x{i['height']}, {i['frames']} frames, {i['steps']} steps, guidance {i['guidance']:g}, "
             f"seed {i['seed']}; warm-up + {i['repeats']} alternating runs per path, medians",
+            *([f"speed tier: {i['tier']} ({_applied(i['applied'])}); PSNR ours vs plain on the same seed: "
+               f"{_db(i['psnr_db'])}"] if "tier" in i else []),
             "",
             f"{'path':<8}{'s/step':>12}{'s/video':>12}{'peak memory':>16}",
         ]
@@ -76,3 +83,12 @@ def _bytes(v: float | None) -> str:
 
 def _ratio(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}x"
+
+
+def _applied(applied: dict) -> str:
+    shown = {k: v for k, v in applied.items() if k != "speed"}
+    return ", ".join(f"{k}: {v}" for k, v in shown.items()) or "nothing: plain diffusers"
+
+
+def _db(v: float) -> str:
+    return "inf dB (bit-identical)" if v == float("inf") else f"{v:.1f} dB"

@@ -100,8 +100,13 @@ class BuiltinVideoPipeline(DiffusionPipeline):
         cfg = self.denoiser.config
         return cfg.num_frames, cfg.sample_size, cfg.sample_size
 
-    def _embed(self, prompts: list[str]) -> torch.Tensor:
-        return self.text_encoder.encode(prompts).to(self.device, torch.float32)
+    def _embed(self, prompts: list[str | None]) -> torch.Tensor:
+        """One vector per prompt (None: the learned null vector), each encoded on its own: batched,
+        the tokens would be padded to the longest prompt, and a sample's conditioning would depend
+        on which others share its call."""
+        enc = self.text_encoder
+        return torch.cat([enc.null_embedding(1) if p is None else enc.encode([p]) for p in prompts]).to(
+            self.device, torch.float32)
 
     @torch.no_grad()
     def __call__(
@@ -134,12 +139,11 @@ class BuiltinVideoPipeline(DiffusionPipeline):
         cond = self._embed(prompts)
         do_cfg = guidance_scale > 1.0
         if do_cfg:
-            if negative_prompt is None:
-                uncond = self.text_encoder.null_embedding(b).to(device, torch.float32)
-            else:
-                neg = [negative_prompt] * b if isinstance(negative_prompt, str) else list(negative_prompt)
-                uncond = self._embed(neg)
-            text = torch.cat([uncond, cond])
+            # Per sample: a list may mix negative prompts and None (no negative prompt).
+            neg = [negative_prompt] * b if negative_prompt is None or isinstance(negative_prompt, str) else list(negative_prompt)
+            if len(neg) != b:
+                raise ValueError(f"{len(neg)} negative prompts for {b} prompts")
+            text = torch.cat([self._embed(neg), cond])
         else:
             text = cond
 
@@ -150,10 +154,14 @@ class BuiltinVideoPipeline(DiffusionPipeline):
         first = None
         if image is not None:
             images = [image] * b if isinstance(image, PIL.Image.Image) else list(image)
+            if len(images) != b:
+                raise ValueError(f"{len(images)} images for {b} prompts")
             first = _image_tensor(images, size).to(device)
 
         shape = (b, 3, t_native, size, size)
         gens = generator if isinstance(generator, list) else [generator] * b
+        if len(gens) != b:
+            raise ValueError(f"{len(gens)} generators for {b} prompts")
         # Noise drawn on the CPU per sample so a seed gives the same clip on any device and batch.
         latents = torch.stack([torch.randn(shape[1:], generator=g) for g in gens]).to(device)
         noise0 = latents[:, :, 0].clone()
