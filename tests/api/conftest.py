@@ -27,9 +27,12 @@ def client(server) -> OpenAI:
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Debian Chromium, for the pages the API serves (/docs, /redoc, the playground)."""
+    """Headless Debian Chromium, for the pages the API serves (/docs, /redoc, the playground).
+
+    Module-scoped on purpose: Playwright's sync API keeps an event loop running in the main thread
+    while it is open, and a later test's ``asyncio.run()`` would find it there and fail."""
     from playwright.sync_api import sync_playwright
 
     # A missing browser is a broken setup, not a reason to skip: the README test command installs it.
