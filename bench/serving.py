@@ -15,7 +15,8 @@ wrk drives three cases for ``--duration`` seconds each:
 It prints rps and p99 per case, each case's rps as a ratio to healthz at the same connection
 count, and poll rps at the most connections over poll rps at the fewest. It also prints the API
 process's CPU time per request (user + system, from /proc; PostgreSQL's own processes are not in
-it), which moves less than rps when other work shares the machine. ``--src`` runs the server from
+it), which moves less than rps when other work shares the machine, and on PostgreSQL the CPU time
+of the cluster's processes per request, which shares the same cores. ``--src`` runs the server from
 another checkout's ``src`` (a copy of an older tree), to compare the two back to back.
 """
 
@@ -82,28 +83,57 @@ def lua_script(folder: Path, case: str, poll_paths: list[str]) -> Path:
     return path
 
 
+def _stat(pid: int | str) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` so far (Linux's /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, duration: float, pid: int) -> dict:
+def tree_cpu_seconds(pid: int | None) -> float:
+    """CPU time of ``pid`` (PostgreSQL's postmaster), its live children (the backends) and the
+    children it has reaped; 0 without one."""
+    if pid is None:
+        return 0.0
+    fields = _stat(pid)
+    total = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                child = _stat(entry.name)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if child[1] == str(pid):
+                total += int(child[11]) + int(child[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postmaster_pid(cluster: PostgresCluster | None) -> int | None:
+    return None if cluster is None else int((cluster.data / "postmaster.pid").read_text().split()[0])
+
+
+def run_wrk(wrk: str, url: str, script: Path, connections: int, threads: int, duration: float, pid: int,
+            db_pid: int | None = None) -> dict:
     cmd = [wrk, "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{duration:g}s",
            "--timeout", "10s", "-s", str(script), url]
-    cpu = cpu_seconds(pid)
+    cpu, db_cpu = cpu_seconds(pid), tree_cpu_seconds(db_pid)
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    cpu = cpu_seconds(pid) - cpu
+    cpu, db_cpu = cpu_seconds(pid) - cpu, tree_cpu_seconds(db_pid) - db_cpu
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:  # a Lua error does not change wrk's exit status
         raise SystemExit(f"wrk printed no summary:\n{done.stdout}{done.stderr}")
     result = json.loads(lines[-1])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["cpu_us"] = cpu / max(1, result["requests"]) * 1e6
+    result["db_cpu_us"] = db_cpu / max(1, result["requests"]) * 1e6
     return result
 
 
-def bench(server: LiveServer, args: argparse.Namespace, wrk: str, folder: Path) -> dict[tuple[str, int], dict]:
+def bench(server: LiveServer, args: argparse.Namespace, wrk: str, folder: Path,
+          db_pid: int | None = None) -> dict[tuple[str, int], dict]:
     url, pid = server.base_url, server.proc.pid
     with httpx.Client(base_url=url, timeout=30) as client:
         ids = []
@@ -120,7 +150,7 @@ def bench(server: LiveServer, args: argparse.Namespace, wrk: str, folder: Path) 
     for connections in args.connections:
         for case in ("healthz", "poll", "create"):
             results[case, connections] = run_wrk(wrk, url + paths[case], scripts[case], connections, args.threads,
-                                                 args.duration, pid)
+                                                 args.duration, pid, db_pid)
     return results
 
 
@@ -128,11 +158,12 @@ def report(results: dict[tuple[str, int], dict], args: argparse.Namespace) -> No
     print(f"reelforge serve --workers 0, {args.database}, open local mode; wrk -t{args.threads}, "
           f"{args.duration:g} s per case" + (f"; server from {args.src}" if args.src else ""))
     print(f"{'case':<8} {'conns':>5} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'errors':>7} "
-          f"{'/healthz':>9} {'cpu us/req':>11}")
+          f"{'/healthz':>9} {'cpu us/req':>11}" + (f" {'db cpu us/req':>14}" if args.database == "postgresql" else ""))
     for (case, connections), r in results.items():
         base = results["healthz", connections]["rps"]
         print(f"{case:<8} {connections:5d} {r['rps']:9.0f} {r['p50_us'] / 1000:8.1f} {r['p99_us'] / 1000:8.1f} "
-              f"{r['non_2xx']:8d} {r['socket_errors']:7d} {r['rps'] / base:8.2f}x {r['cpu_us']:11.0f}")
+              f"{r['non_2xx']:8d} {r['socket_errors']:7d} {r['rps'] / base:8.2f}x {r['cpu_us']:11.0f}"
+              + (f" {r['db_cpu_us']:14.0f}" if args.database == "postgresql" else ""))
     lo, hi = min(args.connections), max(args.connections)
     if lo != hi:
         print(f"poll rps({hi}) / poll rps({lo}): {results['poll', hi]['rps'] / results['poll', lo]['rps']:.2f}x")
@@ -160,7 +191,7 @@ def main() -> None:
             # Settings come from the flags here; the server's own log (access lines included) goes to its file.
             env = {"PYTHONPATH": str(args.src.resolve())} if args.src else {}
             server = LiveServer(Path(tmp) / "data", workers=0, database=database, env=env).start()
-            results = bench(server, args, wrk, Path(tmp))
+            results = bench(server, args, wrk, Path(tmp), postmaster_pid(cluster))
         finally:
             if server is not None:
                 server.stop()

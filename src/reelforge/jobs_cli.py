@@ -136,8 +136,9 @@ def guarded(call: Callable[[], int]) -> int:
 # --- the commands --------------------------------------------------------------------------------
 
 def _state(video: dict[str, Any]) -> str:
-    error = video.get("error") or {}
-    return "cancelled" if video["status"] == "failed" and error.get("code") == "cancelled" else video["status"]
+    from .remote import state_of  # remote is imported lazily, as everywhere here
+
+    return state_of(video)
 
 
 _STYLES = {"completed": "green", "failed": "red", "cancelled": "yellow", "in_progress": "cyan", "queued": "blue"}

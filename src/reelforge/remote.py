@@ -72,8 +72,13 @@ class Snapshot:
 
     @property
     def state(self) -> str:
-        """The status as a person reads it: the API shows a cancelled video as failed with code ``cancelled``."""
-        return "cancelled" if self.status == "failed" and (self.error or {}).get("code") == "cancelled" else self.status
+        return state_of({"status": self.status, "error": self.error})
+
+
+def state_of(video: dict[str, Any]) -> str:
+    """A video's status as a person reads it: the API shows a cancelled video as failed with code ``cancelled``."""
+    cancelled = video["status"] == "failed" and (video.get("error") or {}).get("code") == "cancelled"
+    return "cancelled" if cancelled else video["status"]
 
 
 class Remote:

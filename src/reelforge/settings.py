@@ -6,6 +6,7 @@ The CLI's ``--help`` and the README's settings table are generated from ``SETTIN
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from dataclasses import dataclass
@@ -191,7 +192,8 @@ class Settings:
     def values(self) -> dict[str, Any]:
         return dict(self._values)
 
-    @property
+    # Cached: resolve() walks the filesystem, and a create reads these on every request.
+    @functools.cached_property
     def data_path(self) -> Path:
         return Path(self._values["data_dir"]).expanduser().resolve()
 
@@ -250,7 +252,7 @@ class Settings:
     def trusted_proxy_list(self) -> tuple[str, ...]:
         return _csv(self._values["trusted_proxies"])
 
-    @property
+    @functools.cached_property
     def models_path(self) -> Path:
         return Path(self._values["models_dir"]).expanduser().resolve() if self._values["models_dir"] else self.data_path / "models"
 

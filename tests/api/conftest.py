@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 import pytest
 from openai import OpenAI
@@ -43,3 +44,19 @@ def browser():
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield b
         b.close()
+
+
+def same_origin_only(context, base_url: str, left: list[str]) -> None:
+    """Abort every request ``context`` makes to a host other than the server's, noting it in
+    ``left``: a page we serve must work offline. On the context, not a page, so that requests from
+    workers and popups are seen too."""
+    origin = urlsplit(base_url).netloc
+
+    def route(r) -> None:
+        if urlsplit(r.request.url).netloc == origin:
+            r.continue_()
+        else:
+            left.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)

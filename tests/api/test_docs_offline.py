@@ -4,12 +4,12 @@ the assets come from the installed package (fastapi-offline), so the docs work w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Page
 
+from tests.api.conftest import same_origin_only
 from tests.live import LiveServer
 
 
@@ -31,20 +31,10 @@ class Visit:
 @pytest.fixture
 def visit(server, browser):
     """A fresh browser context in which only the server's own origin is reachable."""
-    origin = urlsplit(server.base_url).netloc
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     v = Visit(page)
-
-    def route(r: Route) -> None:
-        if urlsplit(r.request.url).netloc == origin:
-            r.continue_()
-        else:
-            v.left.append(r.request.url)
-            r.abort()
-
-    # On the context, not the page: it also sees requests from workers and popups.
-    context.route("**/*", route)
+    same_origin_only(context, server.base_url, v.left)
     page.on("requestfailed", lambda req: v.failed.append(f"{req.url}: {req.failure}"))
     page.on("console", lambda msg: v.errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: v.errors.append(str(exc)))

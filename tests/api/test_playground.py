@@ -15,15 +15,15 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import av
 import httpx
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import Page, Response, Route, expect
+from playwright.sync_api import Page, Response, expect
 
 from reelforge.cli import main as cli
+from tests.api.conftest import same_origin_only
 from tests.live import LiveServer
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -75,21 +75,11 @@ class Visit:
 @pytest.fixture
 def visit(server, browser):
     """A fresh browser context in which only the server's own origin is reachable."""
-    origin = urlsplit(server.base_url).netloc
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     page.set_default_timeout(15_000)
     v = Visit(page, server.base_url)
-
-    def route(r: Route) -> None:
-        if urlsplit(r.request.url).netloc == origin:
-            r.continue_()
-        else:
-            v.left.append(r.request.url)
-            r.abort()
-
-    # On the context, not the page: it also sees requests from workers and popups.
-    context.route("**/*", route)
+    same_origin_only(context, server.base_url, v.left)
     page.on("requestfailed", lambda req: v.failed.append(f"{req.url}: {req.failure}"))
     page.on("console", lambda msg: v.errors.append((msg.text, msg.location.get("url", ""))) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: v.errors.append((str(exc), "")))

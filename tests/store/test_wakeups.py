@@ -94,3 +94,30 @@ def test_deleting_a_running_job_notifies_too_and_an_unwatched_job_is_ignored(pg_
         assert event.wait(60)
     finally:
         w.close()
+
+
+def test_the_deliverers_channel_hears_added_deliveries_and_not_every_job_event(pg_store):
+    """Job events (a create, progress) wake the event streams but no deliverer; the end of a job
+    that has a webhook to send does."""
+    import queue
+
+    from reelforge.store import WebhookEndpoints
+    from reelforge.store.event_wakeups import EventWakeups
+    from reelforge.store.outbox import CHANNEL as OUTBOX_CHANNEL
+
+    heard: queue.Queue = queue.Queue()
+    listener = EventWakeups(pg_store.engine, heard.put, channel=OUTBOX_CHANNEL)
+    listener.start()
+    try:
+        assert heard.get(timeout=30) is None  # "listening now"
+        WebhookEndpoints(pg_store).create("acct_a", name="hook", url="https://hooks.example/a",
+                                          event_types=["video.completed"], secret="whsec_c2VjcmV0c2VjcmV0")
+        job = pg_store.create(SPEC, account="acct_a")
+        assert pg_store.claim("w1", 60).id == job.id
+        pg_store.heartbeat(job.id, "w1", progress=50, lease_seconds=60)
+        with pytest.raises(queue.Empty):
+            heard.get(timeout=1.5)
+        assert pg_store.complete(job.id, "w1", {"artifacts": {}})  # enqueues the delivery
+        assert heard.get(timeout=30) == ""
+    finally:
+        listener.stop()

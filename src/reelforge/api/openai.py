@@ -222,9 +222,10 @@ def list_videos(
 
 
 @router.get("/videos/{video_id:openai_video_id}", summary="Retrieve a video", responses={**_VIDEO, **_READ_ERRORS}, openapi_extra=_AUTH)
-def retrieve_video(request: Request, video_id: str, svc: VideoService = Depends(service),
-                   acct: Account = Depends(reader())):
-    return _video_response(request, svc.get(job_id(video_id), account=acct.id))
+async def retrieve_video(request: Request, video_id: str, svc: VideoService = Depends(service),
+                         acct: Account = Depends(reader())):
+    # async, with the read on the loop: a poll is most of the traffic, and a thread-pool hop cost more than it
+    return _video_response(request, await svc.aget(job_id(video_id), account=acct.id))
 
 
 @router.delete("/videos/{video_id:openai_video_id}", summary="Delete a video (cancels it first if it has not finished)",

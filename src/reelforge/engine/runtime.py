@@ -10,9 +10,11 @@ then keeps. A model bigger than the whole budget still loads, alone.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -119,13 +121,8 @@ class Engine:
             raise GenerationFailed(
                 f"model '{entry.id}' ({entry.family}) cannot edit a video: its family has no video-to-video path"
             )
-        try:
-            with speed.applied(adapter, req.speed, self.device, threshold=speed.threshold_for(entry)):
-                return adapter.generate(req, on_step)
-        except ReelforgeError:
-            raise
-        except Exception as e:
-            raise GenerationFailed(f"model '{entry.id}' failed: {type(e).__name__}: {e}") from e
+        with self._generating(entry, adapter, req.speed):
+            return adapter.generate(req, on_step)
 
     def run_batch(self, entry: ModelEntry, reqs: list[GenerateRequest], on_step: OnStep) -> list[np.ndarray | GenerationFailed]:
         """Generate compatible requests (``store.batches``) on ``entry`` in one pipeline call where the
@@ -134,9 +131,16 @@ class Engine:
         adapter = self.adapter(entry)
         if any(r.video is not None for r in reqs):
             raise GenerationFailed("edits run one at a time, not in a batch")
+        with self._generating(entry, adapter, reqs[0].speed):
+            return adapter.generate_batch(reqs, on_step)
+
+    @contextlib.contextmanager
+    def _generating(self, entry: ModelEntry, adapter: Adapter, tier: str) -> Iterator[None]:
+        """One pipeline call at speed ``tier``. Our own errors pass through; anything else the model
+        raises becomes GenerationFailed, with the original as ``__cause__``."""
         try:
-            with speed.applied(adapter, reqs[0].speed, self.device, threshold=speed.threshold_for(entry)):
-                return adapter.generate_batch(reqs, on_step)
+            with speed.applied(adapter, tier, self.device, threshold=speed.threshold_for(entry)):
+                yield
         except ReelforgeError:
             raise
         except Exception as e:

@@ -35,7 +35,7 @@ from ..media.urlpost import PostResult, post
 from ..settings import Settings
 from ..store import Delivery, EventLog, JobStore, Outbox, WebhookEndpoints
 from ..store.event_wakeups import EventWakeups
-from ..store.outbox import DELIVERED, FAILED, PENDING
+from ..store.outbox import CHANNEL as OUTBOX_CHANNEL, DELIVERED, FAILED, PENDING
 
 log = logging.getLogger("reelforge.webhooks")
 
@@ -71,7 +71,7 @@ class Deliverer:
         # deliveries are in the outbox by then: that wakes an idle deliverer at once. The poll stays
         # as the safety net (and is all SQLite has).
         self._woken = threading.Event()
-        self._wakeups = EventWakeups(store.engine, lambda _account: self._woken.set())
+        self._wakeups = EventWakeups(store.engine, lambda _account: self._woken.set(), channel=OUTBOX_CHANNEL)
         self.poll = PUSHED_POLL_SECONDS if self._wakeups.pushed else POLL_SECONDS
 
     @property

@@ -266,9 +266,17 @@ class VideoService:
     def get(self, job_id: str, *, account: str) -> Job:
         return self.store.get(job_id, account)
 
+    async def aget(self, job_id: str, *, account: str) -> Job:
+        """get() on the event loop: what status polls call, since a hop through the thread pool costs
+        more than the read (store/loop_reads.py)."""
+        return await self.store.aget(job_id, account)
+
     def get_by_seq(self, seq: int, *, account: str) -> Job:
         """The job with this integer id (what Syllaby shows); missing and foreign read alike."""
         return self.store.get_by_seq(seq, account)
+
+    async def aget_by_seq(self, seq: int, *, account: str) -> Job:
+        return await self.store.aget_by_seq(seq, account)
 
     async def wait(self, job_id: str, *, account: str, timeout: float, poll: float = 0.25) -> Job:
         """The job once it completed, for synchronous creates. A failed job raises GenerationFailed.

@@ -7,6 +7,9 @@ calls ``wake(account)`` for each notification, and ``wake(None)`` (everyone) onc
 or reconnected, since notifications sent while it was not listening are lost. The streams still
 look at the store every few seconds on their own: that safety poll covers a dead connection.
 
+The webhook deliverer listens the same way on its own channel, ``outbox.CHANNEL``, which only
+the transactions that add deliveries notify: job events do not wake it for nothing.
+
 SQLite has no NOTIFY, and its workers are other processes: there is no thread, ``pushed`` is
 False and the streams poll.
 """
@@ -25,8 +28,9 @@ log = logging.getLogger("reelforge.store")
 
 
 class EventWakeups:
-    def __init__(self, engine: Engine, wake: Callable[[str | None], None]):
+    def __init__(self, engine: Engine, wake: Callable[[str | None], None], channel: str = CHANNEL):
         self._wake = wake
+        self._channel = channel
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         self._dsn: str | None = None
@@ -59,7 +63,7 @@ class EventWakeups:
         while not self._closed.is_set():
             try:
                 with psycopg.connect(self._dsn, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {self._channel}")
                     self._wake(None)
                     while not self._closed.is_set():
                         for note in conn.notifies(timeout=1.0):

@@ -27,6 +27,8 @@ FAILED = "failed"
 # A job's terminal status -> the OpenAI event type (a cancelled video reads as failed, as on polls).
 EVENT_TYPES = {"completed": "video.completed", "failed": "video.failed", "cancelled": "video.failed"}
 NOVITA_EVENT = "ASYNC_TASK_RESULT"
+CHANNEL = "reelforge_outbox"  # NOTIFY'd where deliveries are added (PostgreSQL): see _notify
+_NOTIFY = sa.text("SELECT pg_notify(:channel, '')")
 
 
 if TYPE_CHECKING:  # the job store imports this module for ``enqueue``
@@ -92,7 +94,15 @@ def enqueue(conn: Connection, *, job_id: str, account: str, status: str, extras:
         rows.append(_new(account, webhook["url"], "novita", NOVITA_EVENT, endpoint_id=None, job_id=job_id, now=now))
     if rows:
         conn.execute(sa.insert(webhook_deliveries), rows)
+        _notify(conn)
     return len(rows)
+
+
+def _notify(conn: Connection) -> None:
+    """Wake the deliverers (PostgreSQL; delivered at commit). Only adding deliveries notifies this
+    channel, so the job events that add none (every create, every progress step) wake no deliverer."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_NOTIFY, {"channel": CHANNEL})
 
 
 class Outbox:
@@ -111,6 +121,8 @@ class Outbox:
             row["next_attempt_at"] = None
         with self.store._write() as conn:
             conn.execute(sa.insert(webhook_deliveries).values(**row))
+            if due:
+                _notify(conn)
         return self.get(row["id"])
 
     def claim(self, owner: str, *, lease_seconds: float, limit: int = 10, delivery_id: str | None = None,

@@ -36,6 +36,7 @@ from reelforge.store.tables import accounts, idempotency_keys, jobs
 from reelforge.store.tables import attempts as attempts_table
 from reelforge.store import batches, events, outbox
 from reelforge.store.batches import BatchLimit
+from reelforge.store.loop_reads import LoopReader
 from reelforge.store.wakeups import notify_cancelled, notify_queued
 
 QUEUED = JobStatus.QUEUED.value
@@ -83,6 +84,7 @@ class JobStore:
         # SQLite admits one writer at a time and makes the others back off with sleeps of up
         # to 100 ms; queueing this process's writers on a lock instead keeps tail latency low.
         self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        self._loop_reads = LoopReader(self.engine)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -109,6 +111,7 @@ class JobStore:
             conn.commit()
 
     def close(self) -> None:
+        self._loop_reads.close()
         self.engine.dispose()
 
     # --- creating and reading ---
@@ -152,13 +155,29 @@ class JobStore:
         with self.engine.connect() as conn:
             return _get(conn, job_id, account)
 
+    async def aget(self, job_id: str, account: str | None = None) -> Job:
+        """get() for the API's event loop (a status poll), with no hop through the thread pool."""
+        if not _valid_id(job_id):
+            raise JobNotFound(job_id)
+        if account is None:
+            row = await self._loop_reads.first(_GET_ANY, {"job_id": job_id})
+        else:
+            row = await self._loop_reads.first(_GET_OWN, {"job_id": job_id, "account": account})
+        if row is None:
+            raise JobNotFound(job_id)
+        return _job(row)
+
     def get_by_seq(self, seq: int, account: str | None = None) -> Job:
         """The job with this integer id (what Syllaby's surface shows); missing and foreign read alike."""
-        query = sa.select(*jobs.c).where(jobs.c.seq == seq, jobs.c.deleted == sa.false())
-        if account is not None:
-            query = query.where(jobs.c.account == account)
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(*_by_seq(seq, account)).first()
+        if row is None:
+            raise JobNotFound(str(seq))
+        return _job(row)
+
+    async def aget_by_seq(self, seq: int, account: str | None = None) -> Job:
+        """get_by_seq() for the API's event loop."""
+        row = await self._loop_reads.first(*_by_seq(seq, account))
         if row is None:
             raise JobNotFound(str(seq))
         return _job(row)
@@ -543,6 +562,14 @@ def _owned(job_id: str, worker_id: str) -> builtins.list[Any]:
 _INSERT_JOB = sa.insert(jobs).returning(*jobs.c)
 _GET_ANY = sa.select(*jobs.c).where(jobs.c.id == sa.bindparam("job_id"), jobs.c.deleted == sa.false())
 _GET_OWN = _GET_ANY.where(jobs.c.account == sa.bindparam("account"))
+_BY_SEQ_ANY = sa.select(*jobs.c).where(jobs.c.seq == sa.bindparam("seq"), jobs.c.deleted == sa.false())
+_BY_SEQ_OWN = _BY_SEQ_ANY.where(jobs.c.account == sa.bindparam("account"))
+
+
+def _by_seq(seq: int, account: str | None) -> tuple[sa.Select[Any], dict[str, Any]]:
+    if account is None:
+        return _BY_SEQ_ANY, {"seq": seq}
+    return _BY_SEQ_OWN, {"seq": seq, "account": account}
 
 
 def _get(conn: Connection, job_id: str, account: str | None) -> Job:

@@ -224,10 +224,10 @@ async def txt2video(request: Request, svc: VideoService = Depends(service), acct
 @router.get("/v3/async/task-result", summary="Novita: a task's status and, once it succeeded, its video",
             openapi_extra=contract.security(),
             responses={200: contract.ok(wire.TaskResult), **contract.errors(wire.Error, (400, 401, 404, 422, 500))})
-def task_result(request: Request, task_id: str, svc: VideoService = Depends(service),
-                acct: Account = Depends(reader())):
+async def task_result(request: Request, task_id: str, svc: VideoService = Depends(service),
+                      acct: Account = Depends(reader())):
     state = request.app.state
-    return render_task(svc.get(job_id(task_id), account=acct.id), state.settings, url_key(state))
+    return render_task(await svc.aget(job_id(task_id), account=acct.id), state.settings, url_key(state))
 
 
 # --- Novita's error envelope -------------------------------------------------------------------

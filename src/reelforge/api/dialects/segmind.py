@@ -206,23 +206,23 @@ async def svd_async(request: Request, svc: VideoService = Depends(service),
 
 @router.get("/v2/requests/{request_id}/status", name="segmind_status", summary="Segmind: request status",
             responses={200: contract.ok(wire.RequestStatus), **_READ}, openapi_extra=_AUTH)
-def request_status(request_id: str, svc: VideoService = Depends(service),
-                   acct: Account = Depends(reader(X_API_KEY))):
-    return render_status(svc.get(_job_id(request_id), account=acct.id))
+async def request_status(request_id: str, svc: VideoService = Depends(service),
+                         acct: Account = Depends(reader(X_API_KEY))):
+    return render_status(await svc.aget(_job_id(request_id), account=acct.id))
 
 
 @router.get("/v2/requests/{request_id}", name="segmind_result", summary="Segmind: request result",
             responses={200: contract.ok(wire.RequestResult), **_READ}, openapi_extra=_AUTH)
-def result(request: Request, request_id: str, svc: VideoService = Depends(service),
-           acct: Account = Depends(reader(X_API_KEY))):
-    return render_result(request, svc.get(_job_id(request_id), account=acct.id))
+async def result(request: Request, request_id: str, svc: VideoService = Depends(service),
+                 acct: Account = Depends(reader(X_API_KEY))):
+    return render_result(request, await svc.aget(_job_id(request_id), account=acct.id))
 
 
 @router.get("/v1/requests/{request_id}", name="segmind_poll", summary="Segmind: request result (v1 poll URL)",
             responses={200: contract.ok(wire.RequestResult), **_READ}, openapi_extra=_AUTH)
-def poll(request: Request, request_id: str, svc: VideoService = Depends(service),
-         acct: Account = Depends(reader(X_API_KEY))):
-    return render_result(request, svc.get(_job_id(request_id), account=acct.id))
+async def poll(request: Request, request_id: str, svc: VideoService = Depends(service),
+               acct: Account = Depends(reader(X_API_KEY))):
+    return render_result(request, await svc.aget(_job_id(request_id), account=acct.id))
 
 
 # --- the Segmind error envelope ----------------------------------------------------------------

@@ -154,9 +154,9 @@ async def create(request: Request, svc: VideoService = Depends(service), acct: A
 @router.post("/v2/assets/{video_id}/status", summary="Vyro: video status (POST, as the docs' heading says)",
              responses=_STATUS, openapi_extra=_READ["openapi_extra"],
              operation_id="vyro_status_post")
-def video_status(request: Request, video_id: str, svc: VideoService = Depends(service),
-                 acct: Account = Depends(reader(BEARER))):
-    return render_video(request, svc.get(job_id(video_id), account=acct.id))
+async def video_status(request: Request, video_id: str, svc: VideoService = Depends(service),
+                       acct: Account = Depends(reader(BEARER))):
+    return render_video(request, await svc.aget(job_id(video_id), account=acct.id))
 
 
 @router.delete("/v2/video/delete/{video_id}", summary="Vyro: delete a video", operation_id="vyro_delete",

@@ -92,3 +92,14 @@ def _applied(applied: dict) -> str:
 
 def _db(v: float) -> str:
     return "inf dB (bit-identical)" if v == float("inf") else f"{v:.1f} dB"
+
+
+def tier_summary(reports: list[BenchReport]) -> str:
+    """One line per family for ``reelforge bench --tier`` over several models: the tier's time per
+    video against plain diffusers, as a ratio and a speed-up, and its PSNR."""
+    lines = [f"{'family':<12}{'model':<20}{'tier':<7}{'s/video ratio':>14}{'speed-up':>10}{'PSNR':>12}"]
+    for r in reports:
+        ratio, db = r.ratios()["seconds_per_video"], r.info["psnr_db"]
+        lines.append(f"{r.info['family']:<12}{r.info['model']:<20}{r.info['tier']:<7}{ratio:>13.3f}x{1 / ratio:>9.2f}x"
+                     f"{'inf' if db == float('inf') else f'{db:.1f}':>9} dB")
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""Point reads answered on the API's event loop, without a hop through the thread pool.
+
+Status polls are most of an API's traffic (every SDK client polls about once a second), and
+bench/serving.py showed where a poll's time went: not the query but the hop. Handing a sync route
+to anyio's thread pool and back cost about 600 us of CPU per request on the 2-core CI machine
+(1,445 us/request against 858 us with the same read on the loop), since each hop wakes a thread,
+contends for the GIL with up to 40 others and wakes the loop again.
+
+- SQLite: the read runs inline on the loop. It is a lookup by a unique key in a local WAL-mode
+  file, tens of microseconds, and WAL readers do not wait for writers. They can still meet a lock
+  now and then (a watchdog caught the loop held 1.2-1.8 s in such a read under bench/serving.py's
+  64 clients), and a held loop holds every client, so the loop's own connection waits for no lock
+  (busy_timeout 0): a read that finds one goes to the thread pool on the store's usual connections,
+  which wait out busy_timeout as every other read does.
+- PostgreSQL: a query waits on the network, which must not stall the loop, so it goes through
+  SQLAlchemy's asyncio engine on psycopg's async connections. Its pool skips the pre-ping that the
+  sync pool does (a second round trip per checkout); a read whose connection turns out dead is
+  retried once on a fresh one, which is safe because it is a read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, Row
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
+
+# Connections the loop's pool keeps: the loop interleaves reads, and a point read holds a
+# connection for one round trip, so a few serve many pollers (each one is a backend process).
+# No overflow: a connection over the pool's size is closed when it is returned, so under load
+# each read past the size would start a new backend (bench/serving.py saw 9x the database's CPU
+# a poll at 64 clients with 10 + 10 overflow); a read past the size waits for one instead.
+LOOP_POOL_SIZE = 16
+
+
+class LoopReader:
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._inline: Engine | None = None
+        if engine.dialect.name == "sqlite":
+            # One connection serves the loop (its reads never overlap); a second loop gets another.
+            self._inline = sa.create_engine(engine.url, poolclass=QueuePool, pool_size=1, max_overflow=-1)
+            sa.event.listen(self._inline, "connect", _loop_pragmas)
+        # One asyncio engine per event loop: its connections belong to the loop that opened them.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._async: AsyncEngine | None = None
+
+    async def first(self, query: sa.Executable, params: dict[str, Any]) -> Row[Any] | None:
+        if self._inline is not None:
+            try:
+                return _read(self._inline, query, params)
+            except sa.exc.OperationalError:  # locked or busy: wait for it off the loop
+                return await asyncio.to_thread(_read, self._engine, query, params)
+        engine = self._engine_for(asyncio.get_running_loop())
+        for attempt in (1, 2):
+            try:
+                async with engine.connect() as conn:
+                    return (await conn.execute(query, params)).first()
+            except sa.exc.DBAPIError as e:
+                if attempt == 2 or not e.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._inline is not None:
+            self._inline.dispose()
+
+    def _engine_for(self, loop: asyncio.AbstractEventLoop) -> AsyncEngine:
+        if self._async is None or self._loop is not loop:
+            # A new loop (a test's, or a restarted server's) cannot use the old loop's connections;
+            # they close when collected.
+            # AUTOCOMMIT: a lone SELECT needs no transaction, and without one a read is one round trip
+            # (no BEGIN before it, no ROLLBACK when its connection goes back to the pool).
+            self._async = create_async_engine(self._engine.url, pool_size=LOOP_POOL_SIZE, max_overflow=0,
+                                              isolation_level="AUTOCOMMIT")
+            self._loop = loop
+        return self._async
+
+
+def _read(engine: Engine, query: sa.Executable, params: dict[str, Any]) -> Row[Any] | None:
+    with engine.connect() as conn:
+        return conn.execute(query, params).first()
+
+
+def _loop_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout = 0")
+    cur.execute("PRAGMA query_only = ON")  # it only ever reads; make that a guarantee
+    cur.close()
