@@ -32,7 +32,10 @@ from sqlalchemy.pool import QueuePool
 # connection for one round trip, so a few serve many pollers (each one is a backend process).
 # No overflow: a connection over the pool's size is closed when it is returned, so under load
 # each read past the size would start a new backend (bench/serving.py saw 9x the database's CPU
-# a poll at 64 clients with 10 + 10 overflow); a read past the size waits for one instead.
+# a poll at 64 clients with 10 + 10 overflow). Reads past the size queue at a semaphore, which is
+# first come, first served; the pool's own wait is not (a read that has just arrived can take a
+# returned connection from one that was woken for it, which then queues again at the back: p99
+# at 64 clients was 2.0 s with 16 connections).
 LOOP_POOL_SIZE = 16
 
 
@@ -47,6 +50,7 @@ class LoopReader:
         # One asyncio engine per event loop: its connections belong to the loop that opened them.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._async: AsyncEngine | None = None
+        self._turns: asyncio.Semaphore | None = None
 
     async def first(self, query: sa.Executable, params: dict[str, Any]) -> Row[Any] | None:
         if self._inline is not None:
@@ -54,10 +58,10 @@ class LoopReader:
                 return _read(self._inline, query, params)
             except sa.exc.OperationalError:  # locked or busy: wait for it off the loop
                 return await asyncio.to_thread(_read, self._engine, query, params)
-        engine = self._engine_for(asyncio.get_running_loop())
+        engine, turns = self._engine_for(asyncio.get_running_loop())
         for attempt in (1, 2):
             try:
-                async with engine.connect() as conn:
+                async with turns, engine.connect() as conn:
                     return (await conn.execute(query, params)).first()
             except sa.exc.DBAPIError as e:
                 if attempt == 2 or not e.connection_invalidated:
@@ -68,7 +72,7 @@ class LoopReader:
         if self._inline is not None:
             self._inline.dispose()
 
-    def _engine_for(self, loop: asyncio.AbstractEventLoop) -> AsyncEngine:
+    def _engine_for(self, loop: asyncio.AbstractEventLoop) -> tuple[AsyncEngine, asyncio.Semaphore]:
         if self._async is None or self._loop is not loop:
             # A new loop (a test's, or a restarted server's) cannot use the old loop's connections;
             # they close when collected.
@@ -76,8 +80,10 @@ class LoopReader:
             # (no BEGIN before it, no ROLLBACK when its connection goes back to the pool).
             self._async = create_async_engine(self._engine.url, pool_size=LOOP_POOL_SIZE, max_overflow=0,
                                               isolation_level="AUTOCOMMIT")
+            self._turns = asyncio.Semaphore(LOOP_POOL_SIZE)
             self._loop = loop
-        return self._async
+        assert self._turns is not None
+        return self._async, self._turns
 
 
 def _read(engine: Engine, query: sa.Executable, params: dict[str, Any]) -> Row[Any] | None:
