@@ -13,7 +13,9 @@ store's own timestamps and the worker's timings:
 - finish: the rest of the attempt up to ``completed`` (store writes, events, the outbox);
 - seen: ``completed`` -> the client's poll returns it.
 
-Prints the medians, the end-to-end time (the SDK call) and its ratio to the pipeline time.
+Prints the medians, the end-to-end time (the SDK call) and its ratio to the pipeline time; then,
+on the last clip's own frames (decoded from its mp4), each output's writer timed alone, to show
+which one the outputs phase waits for (the worker runs the mp4 encode beside the images).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import openai
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -67,6 +70,7 @@ def main() -> None:
                     "seen": seen - job.completed_at,
                 })
             store.engine.dispose()
+            mp4 = client.videos.download_content(video.id).read()
         finally:
             stop(proc)
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
@@ -75,6 +79,44 @@ def main() -> None:
         print(f"  {k:<10} {med[k]:7.3f} s")
     print(f"  {'end_to_end':<10} {med['end_to_end']:7.3f} s  = {med['end_to_end'] / med['pipeline']:.2f}x the pipeline"
           f" (goal <= 1.3x)")
+    split_outputs(mp4, video)
+
+
+def split_outputs(mp4: bytes, video) -> None:
+    """Each of write_outputs' writers alone on the clip's frames (median of 3), in this process."""
+    import io
+
+    import av
+
+    from reelforge.media.gif import gif_from_frames
+    from reelforge.media.images import spritesheet_jpeg, thumbnail_webp
+    from reelforge.media.video import encode_mp4
+
+    with av.open(io.BytesIO(mp4)) as container:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    fps = round(len(frames) / float(video.seconds))
+    size = (frames.shape[2], frames.shape[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        writers = {
+            "mp4": lambda: encode_mp4(frames, fps, Path(tmp) / "v.mp4", size=size),
+            "thumbnail": lambda: thumbnail_webp(frames, size=size),
+            "spritesheet": lambda: spritesheet_jpeg(frames),
+            "gif": lambda: gif_from_frames(frames, fps, size=size),
+        }
+        took = {}
+        for name, write in writers.items():
+            runs = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                write()
+                runs.append(time.perf_counter() - t0)
+            took[name] = statistics.median(runs)
+    print(f"outputs, each writer alone on the {len(frames)} frames of {size[0]}x{size[1]} (the worker runs the mp4 "
+          f"beside the three images, one after another):")
+    for name, seconds in took.items():
+        print(f"  {name:<11} {seconds:7.3f} s")
+    images = took["thumbnail"] + took["spritesheet"] + took["gif"]
+    print(f"  images     {images:7.3f} s in all, against the mp4's {took['mp4']:.3f} s")
 
 
 if __name__ == "__main__":

@@ -186,3 +186,18 @@ def test_bench_cli_refuses_what_it_cannot_run(capsys):
     assert "Unknown model 'no-such-model'" in capsys.readouterr().err
     assert main(["bench", "--model", "ltx-video", "--tiny", "--steps", "1"]) == 2
     assert "steps must be >= 2" in capsys.readouterr().err
+
+
+def test_the_tier_summary_has_one_line_per_family_with_ratio_speed_up_and_psnr():
+    from reelforge.engine.bench.measure import Run
+    from reelforge.engine.bench.report import BenchReport, tier_summary
+
+    def report(family, model, plain_s, ours_s, psnr):
+        return BenchReport({"family": family, "model": model, "tier": "fast", "psnr_db": psnr},
+                           {"plain": [Run(None, plain_s, 0)], "ours": [Run(None, ours_s, 0)]})
+
+    lines = tier_summary([report("wan", "wan2.1-t2v-1.3b", 2.0, 1.0, 50.14),
+                          report("ltx", "ltx-video", 1.0, 1.0, float("inf"))]).splitlines()
+    assert lines[0].split() == ["family", "model", "tier", "s/video", "ratio", "speed-up", "PSNR"]
+    assert lines[1].split() == ["wan", "wan2.1-t2v-1.3b", "fast", "0.500x", "2.00x", "50.1", "dB"]
+    assert lines[2].split() == ["ltx", "ltx-video", "fast", "1.000x", "1.00x", "inf", "dB"]
