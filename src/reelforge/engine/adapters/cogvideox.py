@@ -22,8 +22,8 @@ from diffusers import CogVideoXImageToVideoPipeline, CogVideoXPipeline, CogVideo
 
 from ...errors import GenerationFailed
 from .base import (
-    Adapter, GenerateRequest, OnStep, Progress, edit_kwargs, edit_steps, latent_frames, to_uint8_frames,
-    video_call_kwargs,
+    Adapter, GenerateRequest, OnStep, Progress, batch_call_kwargs, batch_frames, edit_kwargs, edit_steps,
+    latent_frames, to_uint8_frames, video_call_kwargs,
 )
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ def is_image_to_video(pipe: CogVideoXPipeline | CogVideoXImageToVideoPipeline) -
 class CogVideoXAdapter(Adapter):
     family = "cogvideox"
     edits = True
+    batches = True  # text-to-video checkpoints (generate_batch)
 
     def __init__(
         self, pipe: CogVideoXPipeline | CogVideoXImageToVideoPipeline, call_kwargs: dict[str, Any] | None = None
@@ -135,3 +136,24 @@ class CogVideoXAdapter(Adapter):
         with progress.decoding(pipe.vae):
             out = pipe(**kwargs)
         return to_uint8_frames(out.frames, req)
+
+    def generate_batch(self, reqs: list[GenerateRequest], on_step: OnStep) -> list[np.ndarray | GenerationFailed]:
+        """Text-to-video requests in one call (per-sample prompts, negative prompts and seeds); an
+        image-to-video checkpoint runs its requests one at a time."""
+        if self.task != "t2v":
+            return super().generate_batch(reqs, on_step)
+        for req in reqs:
+            self._check(req)
+        first = reqs[0]
+        latents = latent_frames(first.num_frames, self.pipe.vae_scale_factor_temporal)
+        progress = Progress(on_step, first.num_inference_steps + max(latents // 2, 1))
+        kwargs: dict[str, Any] = dict(
+            batch_call_kwargs(reqs, progress),
+            max_sequence_length=self.transformer_config.max_text_seq_length,
+            **self.call_kwargs,
+        )
+        if "use_dynamic_cfg" in first.options:
+            kwargs["use_dynamic_cfg"] = bool(first.options["use_dynamic_cfg"])
+        with progress.decoding(self.pipe.vae):
+            out = self.pipe(**kwargs)
+        return batch_frames(out.frames, reqs)

@@ -34,8 +34,8 @@ from diffusers import DiffusionPipeline, WanImageToVideoPipeline, WanPipeline, W
 
 from ...errors import GenerationFailed, ModelUnavailable
 from .base import (
-    Adapter, GenerateRequest, OnStep, Progress, edit_kwargs, edit_steps, latent_frames, to_uint8_frames,
-    video_call_kwargs,
+    Adapter, GenerateRequest, OnStep, Progress, batch_call_kwargs, batch_frames, edit_kwargs, edit_steps,
+    latent_frames, to_uint8_frames, video_call_kwargs,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ _PIPELINES = {"WanPipeline", "WanImageToVideoPipeline"}
 
 class WanAdapter(Adapter):
     family = "wan"
+    batches = True  # text-to-video (generate_batch)
     edits = True
 
     def __init__(self, pipe: WanPipeline | WanImageToVideoPipeline, call_kwargs: dict[str, Any] | None = None,
@@ -200,3 +201,23 @@ class WanAdapter(Adapter):
         with progress.decoding(pipe.vae):
             out = pipe(**kwargs)
         return to_uint8_frames(out.frames, req)
+
+    def generate_batch(self, reqs: list[GenerateRequest], on_step: OnStep) -> list[np.ndarray | GenerationFailed]:
+        """Text-to-video requests in one call (per-sample prompts, negative prompts and seeds).
+        Image-to-video runs one at a time: the Wan 2.1 pipeline repeats the CLIP embedding of its
+        image by the batch size, so a list of images would not stay one image per sample."""
+        if any(r.image is not None for r in reqs) or self.t2v is None:
+            return super().generate_batch(reqs, on_step)
+        pipe = self.t2v
+        for req in reqs:
+            self._check(pipe, req)
+        first = reqs[0]  # compatible requests share size, frames, steps, guidance and options
+        pipe.scheduler = self._scheduler(first)
+        progress = Progress(on_step, first.num_inference_steps + latent_frames(first.num_frames,
+                                                                              pipe.vae_scale_factor_temporal))
+        kwargs: dict[str, Any] = dict(batch_call_kwargs(reqs, progress), **self.call_kwargs)
+        if self.two_experts and first.options.get("guidance_scale_2") is not None:
+            kwargs["guidance_scale_2"] = float(first.options["guidance_scale_2"])
+        with progress.decoding(pipe.vae):
+            out = pipe(**kwargs)
+        return batch_frames(out.frames, reqs)
