@@ -37,3 +37,17 @@ def make_request(**changes) -> GenerateRequest:
 
 def no_progress(done: int, total: int) -> None:
     pass
+
+
+BATCH_PROMPTS = ("a red circle moving right", "a blue square moving up", "a green star")
+
+
+def assert_batched_as_alone(adapter, reqs: list[GenerateRequest], *, apart_below: float = 30.0) -> None:
+    """Seed stability of batching on the raw frames (before any encode): each sample of one batched
+    call is its request run alone, within 40 dB, and two samples are further apart than that."""
+    from reelforge.engine.bench import psnr
+
+    batched = adapter.generate_batch(reqs, no_progress)
+    for req, frames in zip(reqs, batched, strict=True):
+        assert psnr(frames, adapter.generate(req, no_progress)) >= 40
+    assert psnr(batched[0], batched[1]) < apart_below

@@ -16,6 +16,8 @@ from reelforge.engine.loader import load_adapter
 from reelforge.engine.tiny.cogvideox import build_tiny_cogvideox_i2v
 from reelforge.errors import GenerationFailed, JobCancelled
 from reelforge.jobs import Task
+
+from .conftest import BATCH_PROMPTS, assert_batched_as_alone
 from tests.engine.progress import assert_steps_then_decode
 
 CPU = torch.device("cpu")
@@ -165,13 +167,5 @@ def test_off_grid_request_fails_clearly_instead_of_changing_the_video(t2v, chang
 
 
 def test_a_batched_text_to_video_call_gives_each_seed_its_clip_alone(t2v):
-    """Seed stability of batching on the raw frames: each sample of one batched call is its request
-    run alone, within 40 dB, and the samples differ from each other."""
-    from reelforge.engine.bench import psnr
-
-    reqs = [request(prompt=p, seed=40 + i, negative_prompt="dark" if i else None)
-            for i, p in enumerate(("a red circle moving right", "a blue square moving up", "a green star"))]
-    batched = t2v.generate_batch(reqs, no_progress)
-    for req, frames in zip(reqs, batched):
-        assert psnr(frames, t2v.generate(req, no_progress)) >= 40
-    assert psnr(batched[0], batched[1]) < 30
+    assert_batched_as_alone(t2v, [request(prompt=p, seed=40 + i, negative_prompt="dark" if i else None)
+                                  for i, p in enumerate(BATCH_PROMPTS)])

@@ -8,7 +8,7 @@ from PIL import Image
 from reelforge.engine.loader import load_adapter
 from reelforge.errors import GenerationFailed, JobCancelled
 
-from .conftest import CPU, make_request, no_progress
+from .conftest import BATCH_PROMPTS, CPU, assert_batched_as_alone, make_request, no_progress
 
 
 def gradient_image(width: int, height: int, flip: bool = False) -> Image.Image:
@@ -162,14 +162,6 @@ def test_the_keyframe_pipeline_shares_components_with_t2v(ltx_adapter):
 
 
 def test_a_batched_call_gives_each_seed_its_clip_alone(ltx_adapter):
-    """Seed stability of batching on the raw frames (before any encode): each sample of one batched
-    call is its request run alone, within 40 dB, and the samples differ from each other."""
-    from reelforge.engine.bench import psnr
-
-    reqs = [make_request(prompt=p, seed=20 + i, negative_prompt="dark" if i else None, num_frames=9,
-                         num_inference_steps=2)
-            for i, p in enumerate(("a red circle moving right", "a blue square moving up", "a green star"))]
-    batched = ltx_adapter.generate_batch(reqs, no_progress)
-    for req, frames in zip(reqs, batched):
-        assert psnr(frames, ltx_adapter.generate(req, no_progress)) >= 40
-    assert psnr(batched[0], batched[1]) < 30
+    assert_batched_as_alone(ltx_adapter, [
+        make_request(prompt=p, seed=20 + i, negative_prompt="dark" if i else None, num_frames=9, num_inference_steps=2)
+        for i, p in enumerate(BATCH_PROMPTS)])

@@ -18,7 +18,7 @@ from reelforge.errors import GenerationFailed, JobCancelled
 from reelforge.jobs import Task
 from tests.engine.progress import assert_steps_then_decode
 
-from .conftest import CPU, no_progress
+from .conftest import BATCH_PROMPTS, CPU, assert_batched_as_alone, no_progress
 
 LOCAL_BUILDERS = {
     "wan-i2v-tiny-random": tiny_wan.build_tiny_wan_i2v,
@@ -274,17 +274,10 @@ def test_builder_is_deterministic_for_a_seed(tmp_path):
 
 
 def test_a_batched_text_to_video_call_gives_each_seed_its_clip_alone(t2v, i2v):
-    """Seed stability of batching on the raw frames: each sample of one batched call is its request
-    run alone within 40 dB, the samples differ, and image-to-video falls back to one call each."""
-    from reelforge.engine.bench import psnr
-
-    reqs = [req(prompt=p, seed=30 + i, negative_prompt="dark" if i else None)
-            for i, p in enumerate(("a red circle moving right", "a blue square moving up", "a green star"))]
-    batched = t2v.generate_batch(reqs, no_progress)
-    for r, frames in zip(reqs, batched):
-        assert psnr(frames, t2v.generate(r, no_progress)) >= 40
-    # Random weights at 2 steps draw alike (30.4 dB apart here): enough to tell the seeds apart.
-    assert psnr(batched[0], batched[1]) < 35
+    # Random weights at 2 steps draw alike (two seeds 30.4 dB apart here), hence the looser bound.
+    assert_batched_as_alone(t2v, [req(prompt=p, seed=30 + i, negative_prompt="dark" if i else None)
+                                  for i, p in enumerate(BATCH_PROMPTS)], apart_below=35)
+    # Image-to-video runs one request at a time: the very same call as alone.
     images = [req(image=IMG, seed=s) for s in (1, 2)]
     for r, frames in zip(images, i2v.generate_batch(images, no_progress)):
-        assert np.array_equal(frames, i2v.generate(r, no_progress))  # one at a time: the same call exactly
+        assert np.array_equal(frames, i2v.generate(r, no_progress))
