@@ -7,11 +7,11 @@ to anyio's thread pool and back cost about 600 us of CPU per request on the 2-co
 contends for the GIL with up to 40 others and wakes the loop again.
 
 - SQLite: the read runs inline on the loop. It is a lookup by a unique key in a local WAL-mode
-  file, tens of microseconds, and WAL readers do not wait for writers. They can still meet a lock
-  now and then (a watchdog caught the loop held 1.2-1.8 s in such a read under bench/serving.py's
-  64 clients), and a held loop holds every client, so the loop's own connection waits for no lock
-  (busy_timeout 0): a read that finds one goes to the thread pool on the store's usual connections,
-  which wait out busy_timeout as every other read does.
+  file, tens of microseconds, and WAL readers do not wait for writers. A reader can still meet a
+  lock (WAL recovery after a crash, a connection in exclusive locking mode), and a held loop holds
+  every client, so the loop's own connection waits for no lock (busy_timeout 0): a read that finds
+  one goes to the thread pool on the store's usual connections, which wait out busy_timeout as
+  every other read does (tests/store/test_loop_reads.py holds such a lock for a second).
 - PostgreSQL: a query waits on the network, which must not stall the loop, so it goes through
   SQLAlchemy's asyncio engine on psycopg's async connections. Its pool skips the pre-ping that the
   sync pool does (a second round trip per checkout); a read whose connection turns out dead is
