@@ -42,7 +42,7 @@ from reelforge.store import JobStore  # noqa: E402
 from reelforge.store.tables import attempts, jobs  # noqa: E402
 from reelforge.worker.control import JobControl  # noqa: E402
 from reelforge.worker.render import OUTPUTS, write_outputs  # noqa: E402
-from reelforge.worker.runner import Worker  # noqa: E402
+from reelforge.worker.runner import Worker, _prefix  # noqa: E402
 from tests.pgcluster import PostgresCluster, create_database  # noqa: E402
 from tests.s3server import S3Server  # noqa: E402
 from tests.store.test_contract import SPEC  # noqa: E402
@@ -62,7 +62,8 @@ class FixedTimeWorker(Worker):
         self.job_seconds = job_seconds
         self.outputs = outputs
 
-    def _execute(self, job: Job, ctl: JobControl, prefix: str) -> dict:
+    def _execute(self, job: Job, ctl: JobControl) -> dict:
+        prefix = _prefix(job)
         t0 = time.perf_counter()
         for step in range(1, STEPS + 1):
             # Sleep to a deadline, not by a fixed amount, so oversleeping does not add up.
@@ -91,7 +92,8 @@ class FixedTimeWorker(Worker):
 
 def worker_process(values: dict, job_seconds: float, outputs: dict[str, bytes], start, stop) -> None:
     """One worker process: build the worker (store, S3 client), wait until all are built, serve until ``stop``."""
-    settings = Settings(overrides=values)
+    # One job per claim: a batched claim runs the real engine's batch path, not this stand-in.
+    settings = Settings(overrides={**values, "max_batch": 1})
     stopping = threading.Event()
     threading.Thread(target=lambda: (stop.wait(), stopping.set()), daemon=True).start()
     worker = FixedTimeWorker(settings, job_seconds=job_seconds, outputs=outputs, stopping=stopping)
