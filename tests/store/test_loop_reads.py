@@ -19,11 +19,10 @@ def test_aget_answers_as_get_does(store):
     job = store.create(SPEC, account="alice")
 
     async def reads():
-        return (await store.aget(job.id), await store.aget(job.id, "alice"),
-                await store.aget_by_seq(_seq(store, job.id), "alice"))
+        return await store.aget(job.id), await store.aget(job.id, "alice")
 
-    mine, owned, by_seq = asyncio.run(reads())
-    assert mine == owned == by_seq == store.get(job.id)
+    mine, owned = asyncio.run(reads())
+    assert mine == owned == store.get(job.id)
     assert mine.spec == SPEC
 
 
@@ -41,8 +40,6 @@ def test_aget_reads_missing_foreign_deleted_and_malformed_alike(store):
         await miss(gone.id, "alice")
         await miss("0" * 32, "alice")
         await miss("not-an-id'; --", "alice")
-        with pytest.raises(JobNotFound):
-            await store.aget_by_seq(_seq(store, job.id), "bob")
 
     asyncio.run(all_of_them())
 
@@ -114,9 +111,3 @@ def test_a_terminated_postgresql_connection_costs_no_failed_read(pg_store):
     assert killed >= 1
     assert first == second == pg_store.get(job.id)
 
-
-def _seq(store, job_id: str) -> int:
-    from reelforge.store.tables import jobs
-
-    with store.engine.connect() as conn:
-        return conn.execute(sa.select(jobs.c.seq).where(jobs.c.id == job_id)).scalar_one()

@@ -275,9 +275,6 @@ class VideoService:
         """The job with this integer id (what Syllaby shows); missing and foreign read alike."""
         return self.store.get_by_seq(seq, account)
 
-    async def aget_by_seq(self, seq: int, *, account: str) -> Job:
-        return await self.store.aget_by_seq(seq, account)
-
     async def wait(self, job_id: str, *, account: str, timeout: float, poll: float = 0.25) -> Job:
         """The job once it completed, for synchronous creates. A failed job raises GenerationFailed.
         Past ``timeout`` the job is cancelled (which refunds it), since a synchronous caller holds no

@@ -157,27 +157,15 @@ class JobStore:
 
     async def aget(self, job_id: str, account: str | None = None) -> Job:
         """get() for the API's event loop (a status poll), with no hop through the thread pool."""
-        if not _valid_id(job_id):
-            raise JobNotFound(job_id)
-        if account is None:
-            row = await self._loop_reads.first(_GET_ANY, {"job_id": job_id})
-        else:
-            row = await self._loop_reads.first(_GET_OWN, {"job_id": job_id, "account": account})
-        if row is None:
-            raise JobNotFound(job_id)
-        return _job(row)
+        return _found(await self._loop_reads.first(*_get_query(job_id, account)), job_id)
 
     def get_by_seq(self, seq: int, account: str | None = None) -> Job:
         """The job with this integer id (what Syllaby's surface shows); missing and foreign read alike."""
+        query = sa.select(*jobs.c).where(jobs.c.seq == seq, jobs.c.deleted == sa.false())
+        if account is not None:
+            query = query.where(jobs.c.account == account)
         with self.engine.connect() as conn:
-            row = conn.execute(*_by_seq(seq, account)).first()
-        if row is None:
-            raise JobNotFound(str(seq))
-        return _job(row)
-
-    async def aget_by_seq(self, seq: int, account: str | None = None) -> Job:
-        """get_by_seq() for the API's event loop."""
-        row = await self._loop_reads.first(*_by_seq(seq, account))
+            row = conn.execute(query).first()
         if row is None:
             raise JobNotFound(str(seq))
         return _job(row)
@@ -562,23 +550,23 @@ def _owned(job_id: str, worker_id: str) -> builtins.list[Any]:
 _INSERT_JOB = sa.insert(jobs).returning(*jobs.c)
 _GET_ANY = sa.select(*jobs.c).where(jobs.c.id == sa.bindparam("job_id"), jobs.c.deleted == sa.false())
 _GET_OWN = _GET_ANY.where(jobs.c.account == sa.bindparam("account"))
-_BY_SEQ_ANY = sa.select(*jobs.c).where(jobs.c.seq == sa.bindparam("seq"), jobs.c.deleted == sa.false())
-_BY_SEQ_OWN = _BY_SEQ_ANY.where(jobs.c.account == sa.bindparam("account"))
-
-
-def _by_seq(seq: int, account: str | None) -> tuple[sa.Select[Any], dict[str, Any]]:
-    if account is None:
-        return _BY_SEQ_ANY, {"seq": seq}
-    return _BY_SEQ_OWN, {"seq": seq, "account": account}
 
 
 def _get(conn: Connection, job_id: str, account: str | None) -> Job:
+    return _found(conn.execute(*_get_query(job_id, account)).first(), job_id)
+
+
+def _get_query(job_id: str, account: str | None) -> tuple[sa.Select[Any], dict[str, Any]]:
+    """The lookup of ``job_id`` (visible to ``account``, or to anyone for None); a malformed id is
+    simply not found."""
     if not _valid_id(job_id):
         raise JobNotFound(job_id)
     if account is None:
-        row = conn.execute(_GET_ANY, {"job_id": job_id}).first()
-    else:
-        row = conn.execute(_GET_OWN, {"job_id": job_id, "account": account}).first()
+        return _GET_ANY, {"job_id": job_id}
+    return _GET_OWN, {"job_id": job_id, "account": account}
+
+
+def _found(row: Row[Any] | None, job_id: str) -> Job:
     if row is None:
         raise JobNotFound(job_id)
     return _job(row)
