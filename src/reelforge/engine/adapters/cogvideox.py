@@ -117,20 +117,10 @@ class CogVideoXAdapter(Adapter):
 
     def generate(self, req: GenerateRequest, on_step: OnStep) -> np.ndarray:
         self._check(req)
-        # CogVideoX's VAE decodes two latent frames per decoder call.
-        latents = latent_frames(req.num_frames, self.pipe.vae_scale_factor_temporal)
         edit = req.video is not None
         pipe = self.v2v if edit else self.pipe
-        steps = edit_steps(req) if edit else req.num_inference_steps
-        progress = Progress(on_step, steps + max(latents // 2, 1))
-        kwargs: dict[str, Any] = dict(
-            edit_kwargs(req, progress) if edit else video_call_kwargs(req, progress),
-            # The transformer has exactly this many text positions (226 on real weights).
-            max_sequence_length=self.transformer_config.max_text_seq_length,
-            **self.call_kwargs,
-        )
-        if "use_dynamic_cfg" in req.options:
-            kwargs["use_dynamic_cfg"] = bool(req.options["use_dynamic_cfg"])
+        progress = self._progress(on_step, req, edit_steps(req) if edit else req.num_inference_steps)
+        kwargs = self._kwargs(edit_kwargs(req, progress) if edit else video_call_kwargs(req, progress), req)
         if self.task == "i2v":
             kwargs["image"] = req.image.convert("RGB")
         with progress.decoding(pipe.vae):
@@ -144,16 +134,26 @@ class CogVideoXAdapter(Adapter):
             return super().generate_batch(reqs, on_step)
         for req in reqs:
             self._check(req)
-        first = reqs[0]
-        latents = latent_frames(first.num_frames, self.pipe.vae_scale_factor_temporal)
-        progress = Progress(on_step, first.num_inference_steps + max(latents // 2, 1))
-        kwargs: dict[str, Any] = dict(
-            batch_call_kwargs(reqs, progress),
-            max_sequence_length=self.transformer_config.max_text_seq_length,
-            **self.call_kwargs,
-        )
-        if "use_dynamic_cfg" in first.options:
-            kwargs["use_dynamic_cfg"] = bool(first.options["use_dynamic_cfg"])
+        first = reqs[0]  # compatible requests share size, frames, steps, guidance and options
+        progress = self._progress(on_step, first, first.num_inference_steps)
+        kwargs = self._kwargs(batch_call_kwargs(reqs, progress), first)
         with progress.decoding(self.pipe.vae):
             out = self.pipe(**kwargs)
         return batch_frames(out.frames, reqs)
+
+    def _progress(self, on_step: OnStep, req: GenerateRequest, steps: int) -> Progress:
+        # CogVideoX's VAE decodes two latent frames per decoder call.
+        latents = latent_frames(req.num_frames, self.pipe.vae_scale_factor_temporal)
+        return Progress(on_step, steps + max(latents // 2, 1))
+
+    def _kwargs(self, common: dict[str, Any], req: GenerateRequest) -> dict[str, Any]:
+        """The family's own call arguments on top of the ones every pipeline takes."""
+        kwargs: dict[str, Any] = dict(
+            common,
+            # The transformer has exactly this many text positions (226 on real weights).
+            max_sequence_length=self.transformer_config.max_text_seq_length,
+            **self.call_kwargs,
+        )
+        if "use_dynamic_cfg" in req.options:
+            kwargs["use_dynamic_cfg"] = bool(req.options["use_dynamic_cfg"])
+        return kwargs

@@ -183,17 +183,8 @@ class WanAdapter(Adapter):
         self._check(pipe, req)
         pipe.scheduler = self._scheduler(req)
         edit = pipe is self.v2v
-        steps = edit_steps(req) if edit else req.num_inference_steps
-        # Wan's VAE decodes one latent frame per decoder call.
-        progress = Progress(on_step, steps + latent_frames(req.num_frames, pipe.vae_scale_factor_temporal))
-        kwargs: dict[str, Any] = dict(
-            edit_kwargs(req, progress) if edit else video_call_kwargs(req, progress),
-            **self.call_kwargs,
-        )
-        # The low-noise expert's guidance (Wan 2.2 A14B); it defaults to guidance_scale there, and a
-        # single-transformer model has no second stage to apply it to, so it is ignored.
-        if self.two_experts and req.options.get("guidance_scale_2") is not None:
-            kwargs["guidance_scale_2"] = float(req.options["guidance_scale_2"])
+        progress = _progress(on_step, pipe, req, edit_steps(req) if edit else req.num_inference_steps)
+        kwargs = self._kwargs(edit_kwargs(req, progress) if edit else video_call_kwargs(req, progress), req)
         if pipe is self.i2v:
             kwargs["image"] = req.image.convert("RGB")
             if req.last_image is not None:
@@ -213,11 +204,22 @@ class WanAdapter(Adapter):
             self._check(pipe, req)
         first = reqs[0]  # compatible requests share size, frames, steps, guidance and options
         pipe.scheduler = self._scheduler(first)
-        progress = Progress(on_step, first.num_inference_steps + latent_frames(first.num_frames,
-                                                                              pipe.vae_scale_factor_temporal))
-        kwargs: dict[str, Any] = dict(batch_call_kwargs(reqs, progress), **self.call_kwargs)
-        if self.two_experts and first.options.get("guidance_scale_2") is not None:
-            kwargs["guidance_scale_2"] = float(first.options["guidance_scale_2"])
+        progress = _progress(on_step, pipe, first, first.num_inference_steps)
+        kwargs = self._kwargs(batch_call_kwargs(reqs, progress), first)
         with progress.decoding(pipe.vae):
             out = pipe(**kwargs)
         return batch_frames(out.frames, reqs)
+
+    def _kwargs(self, common: dict[str, Any], req: GenerateRequest) -> dict[str, Any]:
+        """The family's own call arguments on top of the ones every pipeline takes."""
+        kwargs: dict[str, Any] = dict(common, **self.call_kwargs)
+        # The low-noise expert's guidance (Wan 2.2 A14B); it defaults to guidance_scale there, and a
+        # single-transformer model has no second stage to apply it to, so it is ignored.
+        if self.two_experts and req.options.get("guidance_scale_2") is not None:
+            kwargs["guidance_scale_2"] = float(req.options["guidance_scale_2"])
+        return kwargs
+
+
+def _progress(on_step: OnStep, pipe, req: GenerateRequest, steps: int) -> Progress:
+    # Wan's VAE decodes one latent frame per decoder call.
+    return Progress(on_step, steps + latent_frames(req.num_frames, pipe.vae_scale_factor_temporal))
