@@ -73,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     forwarded_allow_ips=proxies or None,
                     # The standard loop, not uvloop: under load uvloop runs newly read requests before it
                     # flushes the responses of finished ones (MagicStack/uvloop#123), and with status polls
-                    # answered on the loop (store/loop_reads.py) bench/serving.py measured p99 at 64 clients
+                    # answered on the loop (store/loop_queries.py) bench/serving.py measured p99 at 64 clients
                     # of 1.1-1.3 s on uvloop against 0.11-0.17 s on asyncio, for about 8 % more CPU a request.
                     loop="asyncio")
     finally:

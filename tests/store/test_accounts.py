@@ -137,6 +137,23 @@ def test_a_charge_and_its_idempotency_key_commit_together(accounts, store):
         accounts.reserve(acct.id, "r", "k", "fp")
 
 
+def test_a_paid_idempotent_create_changes_only_the_credits_and_the_binding(accounts, store):
+    """The create writes the account and the reservation alongside the job (on PostgreSQL in one
+    statement): nothing of the job's own values may leak into their other columns."""
+    acct, _ = make(accounts, credits=5)
+    assert accounts.reserve(acct.id, "r", "k", "fp") is None
+    with store.engine.connect() as conn:
+        account_before = conn.execute(sa.select(accounts_table).where(accounts_table.c.id == acct.id)).one()
+        key_before = conn.execute(sa.select(idempotency_keys)).one()
+    job = store.create(SPEC, account=acct.id, charge=2, idempotency=("r", "k"))
+    with store.engine.connect() as conn:
+        account_after = conn.execute(sa.select(accounts_table).where(accounts_table.c.id == acct.id)).one()
+        key_after = conn.execute(sa.select(idempotency_keys)).one()
+    assert account_after._asdict() == {**account_before._asdict(), "credits": 3}
+    assert key_after._asdict() == {**key_before._asdict(), "job_id": job.id}
+    assert store.get(job.id).charge == 2
+
+
 def _age(store, key: str, seconds: float) -> None:
     """Move a key's reservation ``seconds`` into the past, as if its request had been sent then."""
     k = idempotency_keys.c

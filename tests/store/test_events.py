@@ -120,3 +120,35 @@ def test_prune_drops_old_events(store):
     assert log.prune(older_than=job.created_at - 1) == 0
     assert log.prune(older_than=job.created_at + 1) == 1
     assert log.for_job(job.id) == []
+
+
+def test_a_create_draws_its_event_id_only_under_the_accounts_ordering_lock(pg_store):
+    """PostgreSQL queues a job in one statement (store.creates): its event must wait for the lock
+    before taking an id, or a reader could pass over an id that commits after a larger one."""
+    import sqlalchemy as sa
+
+    from reelforge.store import events
+
+    log = EventLog(pg_store.engine)
+    with pg_store.engine.connect() as holder:
+        events.lock_accounts(holder, ["a"])  # a writer of account a, mid-transaction
+        result: list = []
+        creating = threading.Thread(target=lambda: result.append(pg_store.create(SPEC, account="a")))
+        creating.start()
+        waiting = sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        with pg_store.engine.connect() as probe:
+            for _ in range(300):
+                if probe.execute(waiting).scalar():
+                    break
+                threading.Event().wait(0.01)
+            else:
+                raise AssertionError("the create never waited for the account's ordering lock")
+        assert result == []  # blocked: nothing of it is visible yet
+        # The holder's own event draws its id now, while the create waits.
+        events.record(holder, job_id="0" * 32, account="a", type="queued", status="queued", progress=0,
+                      locked=True, first=True)
+        holder.commit()
+    creating.join(30)
+    ids = [(e.job_id, e.id) for e in log.for_account("a")]
+    assert [job for job, _ in ids] == ["0" * 32, result[0].id]
+    assert ids[0][1] < ids[1][1]

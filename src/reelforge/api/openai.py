@@ -199,10 +199,14 @@ async def create_video(request: Request, svc: VideoService = Depends(service), a
     body = _parse(CreateVideoBody, data)
     idem = idempotency(request, "openai:create", data)
 
-    def submit() -> Submitted:
-        return svc.submit(_to_request(body, svc), account=acct, surface=SURFACE, idempotency=idem)
+    if body.input_reference is None and body.last_frame is None:
+        # Nothing to fetch: the request is built here, and a plain create never leaves the loop.
+        done = await svc.asubmit(_to_request(body, svc), account=acct, surface=SURFACE, idempotency=idem)
+    else:
+        def submit() -> Submitted:
+            return svc.submit(_to_request(body, svc), account=acct, surface=SURFACE, idempotency=idem)
 
-    done = await run_in_threadpool(submit)
+        done = await run_in_threadpool(submit)
     return _video_response(request, done.job, created_headers(done))
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from ..accounts import Account, RateState
 from ..artifacts import open_artifacts
@@ -211,6 +214,21 @@ class VideoService:
 
         return self._once(account, idempotency, make)
 
+    async def asubmit(
+        self, req: VideoRequest, *, account: Account, surface: str, idempotency: Idempotency | None = None,
+    ) -> Submitted:
+        """submit() from the event loop. A request with nothing to block on before its write (no
+        image to decode and store, no character to load, no idempotency key to reserve: a plain
+        text-to-video create, most of them) is planned here and queued by one awaited statement
+        (``JobStore.acreate``); any other runs submit() in a worker thread, as a sync route would."""
+        if idempotency is not None or req.image is not None or req.last_image is not None or req.character_id:
+            return await anyio.to_thread.run_sync(functools.partial(
+                self.submit, req, account=account, surface=surface, idempotency=idempotency))
+        plan = self.plan(req)
+        return Submitted(await self.store.acreate(
+            plan.spec, account=account.id, surface=surface, max_attempts=self.settings.max_attempts,
+            charge=plan.price if account.metered else 0))
+
     def remix(
         self, job_id: str, prompt: str | None, *, account: Account, surface: str, idempotency: Idempotency | None = None,
     ) -> Submitted:
@@ -268,7 +286,7 @@ class VideoService:
 
     async def aget(self, job_id: str, *, account: str) -> Job:
         """get() on the event loop: what status polls call, since a hop through the thread pool costs
-        more than the read (store/loop_reads.py)."""
+        more than the read (store/loop_queries.py)."""
         return await self.store.aget(job_id, account)
 
     def get_by_seq(self, seq: int, *, account: str) -> Job:

@@ -67,6 +67,12 @@ _INSERT = sa.insert(job_events)
 _LOCK_AND_NOTIFY = sa.text("SELECT pg_advisory_xact_lock(:cls, hashtext(:account)), pg_notify(:channel, :account)")
 
 
+def ordering_lock(account: sa.ColumnElement[str]) -> sa.ColumnElement[None]:
+    """The ordering lock of ``account`` as an expression, for a statement that takes it itself
+    (``store.creates``); the same lock as ``lock_accounts`` takes."""
+    return sa.func.pg_advisory_xact_lock(_ORDER_LOCK_CLASS, sa.func.hashtext(account))
+
+
 def lock_accounts(conn: Connection, accounts: list[str] | set[str]) -> None:
     """Take the ordering lock of each account (see the module doc); call after every other lock."""
     if conn.dialect.name != "postgresql":

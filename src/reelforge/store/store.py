@@ -12,8 +12,10 @@ out ``busy_timeout``.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
+import functools
 import os
 import re
 import sqlite3
@@ -22,7 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 import sqlalchemy as sa
 from alembic import command
@@ -34,9 +36,9 @@ from reelforge.errors import InsufficientCredits, InvalidRequest, JobNotFound
 from reelforge.jobs import Attempt, Job, JobError, JobSpec, JobStatus
 from reelforge.store.tables import accounts, idempotency_keys, jobs
 from reelforge.store.tables import attempts as attempts_table
-from reelforge.store import batches, events, outbox
+from reelforge.store import batches, creates, events, outbox
 from reelforge.store.batches import BatchLimit
-from reelforge.store.loop_reads import LoopReader
+from reelforge.store.loop_queries import LoopQueries
 from reelforge.store.wakeups import notify_cancelled, notify_queued
 
 QUEUED = JobStatus.QUEUED.value
@@ -47,6 +49,7 @@ CANCELLED = JobStatus.CANCELLED.value
 CANCEL_MESSAGE = "Cancelled by request."
 
 _ID = re.compile(r"[0-9a-f]{32}")
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same in every process that migrates.
 _MIGRATION_LOCK_KEY = 0x7265656C66
@@ -84,7 +87,10 @@ class JobStore:
         # SQLite admits one writer at a time and makes the others back off with sleeps of up
         # to 100 ms; queueing this process's writers on a lock instead keeps tail latency low.
         self._write_lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
-        self._loop_reads = LoopReader(self.engine)
+        self._loop = LoopQueries(self.engine)
+        # PostgreSQL queues a job in one statement that is its own transaction (store.creates).
+        self._autocommit = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
+                            if self.engine.dialect.name == "postgresql" else None)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -111,7 +117,7 @@ class JobStore:
             conn.commit()
 
     def close(self) -> None:
-        self._loop_reads.close()
+        self._loop.close()
         self.engine.dispose()
 
     # --- creating and reading ---
@@ -129,21 +135,16 @@ class JobStore:
     ) -> Job:
         """Queue a job; in the same transaction take ``charge`` credits from ``account`` and bind the
         (route, key) idempotency reservation to it, so a job never exists unpaid or paid twice."""
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-        now = time.time()
-        row = dict(
-            id=uuid.uuid4().hex, account=account, surface=surface, status=QUEUED, spec=spec.to_dict(),
-            progress=0, created_at=now, updated_at=now, attempts=0, max_attempts=max_attempts,
-            cancel_requested=False, deleted=False, remixed_from=remixed_from, result=None, charge=charge,
-        )
+        row = _new_job(spec, account, surface, max_attempts, remixed_from, charge)
+        if self._autocommit is not None:
+            return self._create_in_one_statement(row, idempotency)
         with self._write() as conn:
             if charge:
                 _debit(conn, account, charge)
             job = _job(conn.execute(_INSERT_JOB, row).one())
             notify_queued(conn)
-            events.record(conn, job_id=job.id, account=account, type=QUEUED, status=QUEUED, progress=0, now=now,
-                          first=True)
+            events.record(conn, job_id=job.id, account=account, type=QUEUED, status=QUEUED, progress=0,
+                          now=row["created_at"], first=True)
             if idempotency is not None:
                 route, key = idempotency
                 k = idempotency_keys.c
@@ -151,13 +152,52 @@ class JobStore:
                              .values(job_id=job.id))
         return job
 
+    async def acreate(
+        self, spec: JobSpec, *, account: str = "local", surface: str = "openai", max_attempts: int = 3, charge: int = 0,
+    ) -> Job:
+        """create() for the API's event loop (no idempotency key: reserving one is its own write).
+        PostgreSQL runs the one statement on the loop's connections; SQLite's writers queue for its
+        one lock, so there the create waits in a worker thread."""
+        if self._autocommit is None:
+            return await asyncio.to_thread(functools.partial(
+                self.create, spec, account=account, surface=surface, max_attempts=max_attempts, charge=charge))
+        return await self._acreate_row(_new_job(spec, account, surface, max_attempts, None, charge))
+
+    async def _acreate_row(self, row: dict[str, Any]) -> Job:
+        statement = creates.statement(charge=bool(row["charge"]), idempotent=False)
+        try:
+            found = await self._loop.write(statement, creates.params(row, None))
+        except sa.exc.IntegrityError as e:
+            # The job's id is new, so only a second run of this very create can collide with it: the
+            # first committed, and its answer was lost with its connection (loop_queries runs a
+            # statement again on a dead connection). The job exists once, charged once.
+            if getattr(e.orig, "sqlstate", None) != _UNIQUE_VIOLATION:
+                raise
+            return await self.aget(row["id"])
+        if found is None:  # only a debit can refuse: nothing was written
+            await asyncio.to_thread(self._refuse, row["account"], row["charge"])
+        return _job(found)
+
+    def _refuse(self, account: str, charge: int) -> NoReturn:
+        with self.engine.connect() as conn:
+            _insufficient(conn, account, charge)
+
+    def _create_in_one_statement(self, row: dict[str, Any], idempotency: tuple[str, str] | None) -> Job:
+        """create() on PostgreSQL: the same writes as one autocommitted statement (``store.creates``)."""
+        statement = creates.statement(charge=bool(row["charge"]), idempotent=idempotency is not None)
+        with self._autocommit.connect() as conn:
+            found = conn.execute(statement, creates.params(row, idempotency)).first()
+            if found is None:  # only a debit can refuse: nothing was written
+                _insufficient(conn, row["account"], row["charge"])
+        return _job(found)
+
     def get(self, job_id: str, account: str | None = None) -> Job:
         with self.engine.connect() as conn:
             return _get(conn, job_id, account)
 
     async def aget(self, job_id: str, account: str | None = None) -> Job:
         """get() for the API's event loop (a status poll), with no hop through the thread pool."""
-        return _found(await self._loop_reads.first(*_get_query(job_id, account)), job_id)
+        return _found(await self._loop.first(*_get_query(job_id, account)), job_id)
 
     def get_by_seq(self, seq: int, account: str | None = None) -> Job:
         """The job with this integer id (what Syllaby's surface shows); missing and foreign read alike."""
@@ -602,6 +642,19 @@ def _record_end(conn: Connection, row: Row[Any], now: float, *, locked: bool = F
                    extras=(row.spec or {}).get("extras") or {}, now=now)
 
 
+def _new_job(spec: JobSpec, account: str, surface: str, max_attempts: int, remixed_from: str | None,
+             charge: int) -> dict[str, Any]:
+    """The row of a job about to be queued."""
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+    now = time.time()
+    return dict(
+        id=uuid.uuid4().hex, account=account, surface=surface, status=QUEUED, spec=spec.to_dict(),
+        progress=0, created_at=now, updated_at=now, attempts=0, max_attempts=max_attempts,
+        cancel_requested=False, deleted=False, remixed_from=remixed_from, result=None, charge=charge,
+    )
+
+
 def _debit(conn: Connection, account: str, charge: int) -> None:
     """Take ``charge`` credits in one conditional UPDATE: concurrent creates can never overdraw."""
     a = accounts.c
@@ -610,8 +663,12 @@ def _debit(conn: Connection, account: str, charge: int) -> None:
         .returning(a.credits)
     ).first()
     if taken is None:
-        available = conn.execute(sa.select(a.credits).where(a.id == account)).scalar()
-        raise InsufficientCredits(required=charge, available=int(available or 0))
+        _insufficient(conn, account, charge)
+
+
+def _insufficient(conn: Connection, account: str, charge: int) -> NoReturn:
+    available = conn.execute(sa.select(accounts.c.credits).where(accounts.c.id == account)).scalar()
+    raise InsufficientCredits(required=charge, available=int(available or 0))
 
 
 def _refund(conn: Connection, job_ids: builtins.list[str]) -> None:

@@ -1,5 +1,5 @@
-"""Reads on the event loop (store/loop_reads.py): the same answers as the sync reads, on both
-databases; a SQLite lock never holds the loop; a dead PostgreSQL connection costs no failed read."""
+"""Statements on the event loop (store/loop_queries.py): the same answers as the sync reads and creates, on both
+databases; a SQLite lock never holds the loop; a dead PostgreSQL connection costs no failed read or create."""
 
 from __future__ import annotations
 
@@ -111,3 +111,59 @@ def test_a_terminated_postgresql_connection_costs_no_failed_read(pg_store):
     assert killed >= 1
     assert first == second == pg_store.get(job.id)
 
+
+
+def test_acreate_queues_charges_and_refuses_as_create_does(store):
+    from reelforge.errors import InsufficientCredits
+    from reelforge.store import AccountStore, EventLog
+
+    accounts = AccountStore(store)
+    acct, _ = accounts.create("alice", credits=5, rate_limit=10, rate_window=60)
+
+    async def creates():
+        made = await store.acreate(SPEC, account=acct.id, surface="segmind", max_attempts=2, charge=3)
+        with pytest.raises(InsufficientCredits) as refused:
+            await store.acreate(SPEC, account=acct.id, charge=3)
+        return made, refused.value
+
+    job, refused = asyncio.run(creates())
+    assert store.get(job.id, acct.id) == job
+    assert (job.status.value, job.surface, job.max_attempts, job.charge, job.spec) == ("queued", "segmind", 2, 3, SPEC)
+    assert [(e.seq, e.type) for e in EventLog(store.engine).for_job(job.id)] == [(1, "queued")]
+    assert accounts.get(acct.id).credits == 2
+    assert (refused.required, refused.available) == (3, 2)
+    assert len(store.list(acct.id).jobs) == 1  # the refused create left nothing behind
+
+
+def test_a_create_on_the_loop_survives_terminated_connections_and_runs_once(pg_store):
+    async def creates():
+        await pg_store.acreate(SPEC, account="alice")  # the loop's pool now holds a connection
+        with pg_store.engine.connect() as conn:
+            killed = conn.execute(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+        return killed, await pg_store.acreate(SPEC, account="alice")
+
+    killed, job = asyncio.run(creates())
+    assert killed >= 1
+    assert [j.id for j in pg_store.list("alice").jobs][0] == job.id and len(pg_store.list("alice").jobs) == 2
+
+
+def test_a_create_run_twice_exists_and_is_charged_once(pg_store):
+    """What a lost answer looks like: the statement committed, its connection died before the
+    reply, and loop_queries ran it again. The second run finds the job's id taken and returns it."""
+    from reelforge.store import AccountStore, EventLog
+    from reelforge.store.store import _new_job
+
+    accounts = AccountStore(pg_store)
+    acct, _ = accounts.create("alice", credits=5, rate_limit=10, rate_window=60)
+    row = _new_job(SPEC, acct.id, "openai", 3, None, 2)
+
+    async def twice():
+        return await pg_store._acreate_row(dict(row)), await pg_store._acreate_row(dict(row))
+
+    first, second = asyncio.run(twice())
+    assert first == second and first.id == row["id"]
+    assert len(pg_store.list(acct.id).jobs) == 1
+    assert len(EventLog(pg_store.engine).for_job(first.id)) == 1
+    assert accounts.get(acct.id).credits == 3

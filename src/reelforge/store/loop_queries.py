@@ -1,4 +1,4 @@
-"""Point reads answered on the API's event loop, without a hop through the thread pool.
+"""Statements answered on the API's event loop, without a hop through the thread pool.
 
 Status polls are most of an API's traffic (every SDK client polls about once a second), and
 bench/serving.py showed where a poll's time went: not the query but the hop. Handing a sync route
@@ -6,16 +6,20 @@ to anyio's thread pool and back cost about 600 us of CPU per request on the 2-co
 (1,445 us/request against 858 us with the same read on the loop), since each hop wakes a thread,
 contends for the GIL with up to 40 others and wakes the loop again.
 
-- SQLite: the read runs inline on the loop. It is a lookup by a unique key in a local WAL-mode
+- SQLite: a read runs inline on the loop. It is a lookup by a unique key in a local WAL-mode
   file, tens of microseconds, and WAL readers do not wait for writers. A reader can still meet a
   lock (WAL recovery after a crash, a connection in exclusive locking mode), and a held loop holds
   every client, so the loop's own connection waits for no lock (busy_timeout 0): a read that finds
   one goes to the thread pool on the store's usual connections, which wait out busy_timeout as
-  every other read does (tests/store/test_loop_reads.py holds such a lock for a second).
+  every other read does (tests/store/test_loop_queries.py holds such a lock for a second).
+  Writes do not run here: SQLite's writers queue for one lock, which must not hold the loop.
 - PostgreSQL: a query waits on the network, which must not stall the loop, so it goes through
   SQLAlchemy's asyncio engine on psycopg's async connections. Its pool skips the pre-ping that the
-  sync pool does (a second round trip per checkout); a read whose connection turns out dead is
-  retried once on a fresh one, which is safe because it is a read.
+  sync pool does (a second round trip per checkout); a statement whose connection turns out dead
+  is run once more on a fresh one. That is safe for a read; ``write`` takes only statements that
+  are their own transaction and that the caller has made safe to run twice (the one-statement
+  create of ``store.creates``: a second run after a commit whose answer was lost fails on the
+  job's id instead of queueing it again).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from sqlalchemy.pool import QueuePool
 LOOP_POOL_SIZE = 16
 
 
-class LoopReader:
+class LoopQueries:
     def __init__(self, engine: Engine):
         self._engine = engine
         self._inline: Engine | None = None
@@ -53,16 +57,27 @@ class LoopReader:
         self._turns: asyncio.Semaphore | None = None
 
     async def first(self, query: sa.Executable, params: dict[str, Any]) -> Row[Any] | None:
+        """The first row of a read."""
         if self._inline is not None:
             try:
                 return _read(self._inline, query, params)
             except sa.exc.OperationalError:  # locked or busy: wait for it off the loop
                 return await asyncio.to_thread(_read, self._engine, query, params)
+        return await self._run(query, params)
+
+    async def write(self, statement: sa.Executable, params: dict[str, Any]) -> Row[Any] | None:
+        """The first row of a statement that writes, in a transaction of its own (PostgreSQL only;
+        see the module doc for what makes it safe to run twice)."""
+        if self._inline is not None:
+            raise TypeError("SQLite's writes do not run on the event loop")
+        return await self._run(statement, params)
+
+    async def _run(self, statement: sa.Executable, params: dict[str, Any]) -> Row[Any] | None:
         engine, turns = self._engine_for(asyncio.get_running_loop())
         for attempt in (1, 2):
             try:
                 async with turns, engine.connect() as conn:
-                    return (await conn.execute(query, params)).first()
+                    return (await conn.execute(statement, params)).first()
             except sa.exc.DBAPIError as e:
                 if attempt == 2 or not e.connection_invalidated:
                     raise
