@@ -22,6 +22,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, NoReturn
@@ -606,7 +607,7 @@ def _get_query(job_id: str, account: str | None) -> tuple[sa.Select[Any], dict[s
     return _GET_OWN, {"job_id": job_id, "account": account}
 
 
-def _found(row: Row[Any] | None, job_id: str) -> Job:
+def _found(row: Row[Any] | Mapping[str, Any] | None, job_id: str) -> Job:
     if row is None:
         raise JobNotFound(job_id)
     return _job(row)
@@ -713,9 +714,10 @@ def _valid_text(value: Any) -> Any:
     return value
 
 
-def _job(row: Row[Any]) -> Job:
-    """Columns are named after Job's fields; only the error pair and the JSON need translating."""
-    m = dict(row._mapping)
+def _job(row: Row[Any] | Mapping[str, Any]) -> Job:
+    """Columns are named after Job's fields; only the error pair and the JSON need translating. A
+    row comes from SQLAlchemy or, by column name, from the loop's queries (store.loop_queries)."""
+    m = dict(row._mapping if isinstance(row, Row) else row)
     code, message = m.pop("error_code"), m.pop("error_message")
     m.update(
         status=JobStatus(m["status"]),
