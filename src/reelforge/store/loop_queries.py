@@ -49,6 +49,8 @@ from sqlalchemy.util import greenlet_spawn
 # returned connection from one that was woken for it, which then queues again at the back: p99
 # at 64 clients was 2.0 s with 16 connections).
 LOOP_POOL_SIZE = 16
+# The store hands the loop a handful of constant statements (store._GET_ANY, creates.statement ...).
+_COMPILED_KEPT = 64
 
 
 class LoopQueries:
@@ -107,6 +109,8 @@ class LoopQueries:
         SQLAlchemy's execution would have sent), compiled once per statement."""
         compiled = self._compiled.get(statement)
         if compiled is None:
+            if len(self._compiled) >= _COMPILED_KEPT:  # a caller building statements afresh must not grow it forever
+                self._compiled.clear()
             dialect = self._engine.dialect
             done = statement.compile(dialect=dialect)
             processors = {key: process for key, bind in done.binds.items()
