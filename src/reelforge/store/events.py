@@ -63,14 +63,17 @@ _LAST = (
     .limit(1)
 )
 _INSERT = sa.insert(job_events)
-# One round trip: the notification is only delivered at commit, after the lock is released anyway.
-_LOCK_AND_NOTIFY = sa.text("SELECT pg_advisory_xact_lock(:cls, hashtext(:account)), pg_notify(:channel, :account)")
 
 
 def ordering_lock(account: sa.ColumnElement[str]) -> sa.ColumnElement[None]:
-    """The ordering lock of ``account`` as an expression, for a statement that takes it itself
-    (``store.creates``); the same lock as ``lock_accounts`` takes."""
+    """The ordering lock of ``account`` as an expression: what ``lock_accounts`` takes, and what a
+    statement that takes it itself (``store.creates``) selects."""
     return sa.func.pg_advisory_xact_lock(_ORDER_LOCK_CLASS, sa.func.hashtext(account))
+
+
+_ACCOUNT = sa.bindparam("account", type_=sa.String)
+# One round trip: the notification is only delivered at commit, after the lock is released anyway.
+_LOCK_AND_NOTIFY = sa.select(ordering_lock(_ACCOUNT), sa.func.pg_notify(CHANNEL, _ACCOUNT))
 
 
 def lock_accounts(conn: Connection, accounts: list[str] | set[str]) -> None:
@@ -78,7 +81,7 @@ def lock_accounts(conn: Connection, accounts: list[str] | set[str]) -> None:
     if conn.dialect.name != "postgresql":
         return
     for account in sorted(set(accounts)):
-        conn.execute(_LOCK_AND_NOTIFY, {"cls": _ORDER_LOCK_CLASS, "account": account, "channel": CHANNEL})
+        conn.execute(_LOCK_AND_NOTIFY, {"account": account})
 
 
 def record(

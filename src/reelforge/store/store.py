@@ -139,11 +139,11 @@ class JobStore:
         row = _new_job(spec, account, surface, max_attempts, remixed_from, charge)
         if self._autocommit is not None:
             return self._create_in_one_statement(row, idempotency)
+        # SQLite (PostgreSQL's NOTIFY for workers is part of the one statement; SQLite has none).
         with self._write() as conn:
             if charge:
                 _debit(conn, account, charge)
             job = _job(conn.execute(_INSERT_JOB, row).one())
-            notify_queued(conn)
             events.record(conn, job_id=job.id, account=account, type=QUEUED, status=QUEUED, progress=0,
                           now=row["created_at"], first=True)
             if idempotency is not None:
